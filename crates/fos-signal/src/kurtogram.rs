@@ -31,7 +31,7 @@
 //! conjugate symmetry), and all frame pairs of a level go to rustfft in one batched call. Inputs
 //! are normalised to unit variance first, so fourth powers stay in range for `f32`.
 
-use crate::util::{hann, pos_finite, sum};
+use crate::util::{hann, pos_finite, sum_and_squares};
 use crate::{Real, SignalError};
 use num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -110,6 +110,7 @@ struct Level<T> {
     frames: usize,
     fft: Arc<dyn Fft<T>>,
     window: Vec<T>,
+    wscaled: Vec<T>,
     buf: Vec<Complex<T>>,
     s2: Vec<T>,
     s4: Vec<T>,
@@ -125,7 +126,6 @@ pub struct KurtogramPlan<T: Real> {
     fs: f64,
     opts: KurtogramOptions,
     levels: Vec<Level<T>>,
-    x: Vec<T>,
     scratch: Vec<Complex<T>>,
 }
 
@@ -191,6 +191,7 @@ impl<T: Real> KurtogramPlan<T> {
                 frames,
                 fft,
                 window: hann(nw),
+                wscaled: vec![T::zero(); nw],
                 buf: vec![cz; pairs * nw],
                 s2: vec![T::zero(); bins],
                 s4: vec![T::zero(); bins],
@@ -206,7 +207,7 @@ impl<T: Real> KurtogramPlan<T> {
                 format!("window of {n} samples leaves no level with {} frames of {}", opts.min_frames, opts.min_window),
             ));
         }
-        Ok(KurtogramPlan { n, fs, opts, levels, x: vec![T::zero(); n], scratch: vec![cz; scratch_len] })
+        Ok(KurtogramPlan { n, fs, opts, levels, scratch: vec![cz; scratch_len] })
     }
 
     /// The options in force.
@@ -285,32 +286,32 @@ impl<T: Real> KurtogramPlan<T> {
 
     /// Demeans and normalises `x`, then fills `sk`, `pw` and prefix sums of every level.
     fn sk_all(&mut self, x: &[T]) {
-        let n = self.n;
-        let mean = sum(x).as_f64() / n as f64;
+        let n = self.n as f64;
+        let (s1, s2) = sum_and_squares(x);
+        let mean = s1 / n;
+        let var = s2 / n - mean * mean;
+        let scale = if var > 0.0 && var.is_finite() { 1.0 / var.sqrt() } else { 1.0 };
         let mu = T::of(mean);
-        for (d, &v) in self.x.iter_mut().zip(x) {
-            *d = v - mu;
-        }
-        let var = crate::util::dot(&self.x, &self.x).as_f64() / n as f64;
-        let scale = if var > 0.0 && var.is_finite() { T::of(1.0 / var.sqrt()) } else { T::one() };
-        for v in self.x.iter_mut() {
-            *v = *v * scale;
-        }
         for l in self.levels.iter_mut() {
             let nw = l.nw;
+            // Demeaning and unit-variance scaling are folded into the frames: (x − μ)·w·scale.
+            let sc = T::of(scale);
+            for (ws, &w) in l.wscaled.iter_mut().zip(&l.window) {
+                *ws = w * sc;
+            }
             // Pack frame pairs: re = frame 2p, im = frame 2p+1.
             for (p, chunk) in l.buf.chunks_exact_mut(nw).enumerate() {
                 let a = 2 * p * l.hop;
-                let fa = &self.x[a..a + nw];
+                let fa = &x[a..a + nw];
                 if 2 * p + 1 < l.frames {
                     let b = a + l.hop;
-                    let fb = &self.x[b..b + nw];
-                    for (((c, &u), &v), &w) in chunk.iter_mut().zip(fa).zip(fb).zip(&l.window) {
-                        *c = Complex::new(u * w, v * w);
+                    let fb = &x[b..b + nw];
+                    for (((c, &u), &v), &w) in chunk.iter_mut().zip(fa).zip(fb).zip(&l.wscaled) {
+                        *c = Complex::new((u - mu) * w, (v - mu) * w);
                     }
                 } else {
-                    for ((c, &u), &w) in chunk.iter_mut().zip(fa).zip(&l.window) {
-                        *c = Complex::new(u * w, T::zero());
+                    for ((c, &u), &w) in chunk.iter_mut().zip(fa).zip(&l.wscaled) {
+                        *c = Complex::new((u - mu) * w, T::zero());
                     }
                 }
             }

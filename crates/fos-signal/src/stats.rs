@@ -97,12 +97,23 @@ pub fn time_stats<T: Real>(x: &[T]) -> TimeStats {
     let mut m4 = [zero; LANES];
     let chunks = x.chunks_exact(LANES);
     for c in chunks {
+        // Written lane-wise, step by step, so the SLP vectoriser packs each step.
+        let mut d = [zero; LANES];
         for i in 0..LANES {
-            let d = (c[i] - mu) * inv;
-            let d2 = d * d;
-            m2[i] = m2[i] + d2;
-            m3[i] = m3[i] + d2 * d;
-            m4[i] = m4[i] + d2 * d2;
+            d[i] = (c[i] - mu) * inv;
+        }
+        let mut d2 = [zero; LANES];
+        for i in 0..LANES {
+            d2[i] = d[i] * d[i];
+        }
+        for i in 0..LANES {
+            m2[i] = m2[i] + d2[i];
+        }
+        for i in 0..LANES {
+            m3[i] = m3[i] + d2[i] * d[i];
+        }
+        for i in 0..LANES {
+            m4[i] = m4[i] + d2[i] * d2[i];
         }
     }
     let (mut s2, mut s3, mut s4) = (0.0f64, 0.0f64, 0.0f64);

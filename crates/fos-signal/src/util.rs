@@ -34,22 +34,29 @@ pub(crate) fn fast_size_even(n: usize) -> usize {
     8 * fast_size(n.div_ceil(8))
 }
 
-/// Sum of a slice with 8 independent accumulators.
+/// `(Σx, Σx²)` in `f64`, with 8 independent accumulators.
 #[inline]
-pub(crate) fn sum<T: Real>(x: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
+pub(crate) fn sum_and_squares<T: Real>(x: &[T]) -> (f64, f64) {
+    let mut a = [T::zero(); LANES];
+    let mut b = [T::zero(); LANES];
     let chunks = x.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
         for i in 0..LANES {
-            acc[i] = acc[i] + c[i];
+            a[i] = a[i] + c[i];
+            b[i] = b[i] + c[i] * c[i];
         }
     }
-    let mut s = T::zero();
-    for v in rem {
-        s = s + *v;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in rem {
+        s1 += v.as_f64();
+        s2 += (v * v).as_f64();
     }
-    acc.iter().fold(s, |a, &b| a + b)
+    for i in 0..LANES {
+        s1 += a[i].as_f64();
+        s2 += b[i].as_f64();
+    }
+    (s1, s2)
 }
 
 /// Dot product with 8 independent accumulators.
@@ -156,7 +163,9 @@ mod tests {
         let y: Vec<f64> = (0..1003).map(|i| (i as f64 * 0.11).cos()).collect();
         let s: f64 = x.iter().sum();
         let d: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
-        assert!((sum(&x) - s).abs() < 1e-10);
+        let (s1, s2) = sum_and_squares(&x);
+        assert!((s1 - s).abs() < 1e-10);
+        assert!((s2 - dot(&x, &x)).abs() < 1e-10);
         assert!((dot(&x, &y) - d).abs() < 1e-10);
     }
 

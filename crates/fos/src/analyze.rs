@@ -50,12 +50,21 @@ pub(crate) struct AnalyzeArgs {
     json: bool,
 }
 
+/// One window's verdict, as printed (JSON Lines: `"kind": "window"`).
 #[derive(Debug, Serialize)]
-struct WindowReport {
+struct WindowReport<'a> {
+    kind: &'static str,
+    path: &'a str,
     t_end_s: f64,
     #[serde(flatten)]
-    verdict: Verdict,
-    features: WindowFeatures,
+    verdict: &'a Verdict,
+    shaft_hz: f64,
+    shaft_estimated: bool,
+    level: f64,
+    kurtosis: f64,
+    crest: f64,
+    band_lo_hz: f64,
+    band_hi_hz: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,14 +72,18 @@ struct Overall {
     faulty: bool,
     predicted: Label,
     family: Label,
-    flagged_windows: usize,
-    windows: usize,
+    family_confident: bool,
+    flagged_windows: u64,
+    windows: u64,
     median_score: f64,
     evidence: Vec<String>,
+    strongest: Option<FamilyEvidence>,
 }
 
+/// The summary of one recording (JSON Lines: `"kind": "recording"`, after its windows).
 #[derive(Debug, Serialize)]
 struct RecordingReport {
+    kind: &'static str,
     path: String,
     signal: String,
     machine: String,
@@ -78,25 +91,272 @@ struct RecordingReport {
     analysis_fs: f64,
     calibrated: bool,
     overall: Overall,
-    windows: Vec<WindowReport>,
+}
+
+/// A median over a stream of values in bounded memory: a histogram of 0.01-wide bins over
+/// [-50, 50) plus exact counts below and above.
+#[derive(Debug, Clone)]
+struct StreamMedian {
+    bins: Vec<u32>,
+    below: u64,
+    above: u64,
+    n: u64,
+}
+
+impl StreamMedian {
+    const LO: f64 = -50.0;
+    const W: f64 = 0.01;
+    fn new() -> Self {
+        Self { bins: vec![0; 10_000], below: 0, above: 0, n: 0 }
+    }
+    fn push(&mut self, v: f64) {
+        self.n += 1;
+        let k = ((v - Self::LO) / Self::W).floor();
+        if !(k >= 0.0) {
+            self.below += 1;
+        } else if k as usize >= self.bins.len() {
+            self.above += 1;
+        } else {
+            self.bins[k as usize] += 1;
+        }
+    }
+    fn median(&self) -> f64 {
+        if self.n == 0 {
+            return f64::NAN;
+        }
+        let half = self.n.div_ceil(2);
+        let mut acc = self.below;
+        if acc >= half {
+            return Self::LO;
+        }
+        for (k, c) in self.bins.iter().enumerate() {
+            acc += u64::from(*c);
+            if acc >= half {
+                return Self::LO + (k as f64 + 0.5) * Self::W;
+            }
+        }
+        -Self::LO
+    }
+}
+
+/// Accumulates the verdicts of one recording in bounded memory and forms the overall verdict:
+/// a fault when at least half the windows are flagged (faults persist; isolated events do not), the
+/// family most often named by the flagged windows.
+struct Judge {
+    windows: u64,
+    flagged: u64,
+    votes_flagged: [u64; 4],
+    votes_all: [u64; 4],
+    score: StreamMedian,
+    level: StreamMedian,
+    family: [StreamMedian; 4],
+    strongest: [Option<(f64, f64, FamilyEvidence, WindowSummary)>; 4],
+}
+
+#[derive(Debug, Clone)]
+struct WindowSummary {
+    shaft_hz: f64,
+    shaft_estimated: bool,
+    band: (f64, f64),
+    kurtosis: f64,
+}
+
+impl Judge {
+    fn new() -> Self {
+        Self {
+            windows: 0,
+            flagged: 0,
+            votes_flagged: [0; 4],
+            votes_all: [0; 4],
+            score: StreamMedian::new(),
+            level: StreamMedian::new(),
+            family: std::array::from_fn(|_| StreamMedian::new()),
+            strongest: Default::default(),
+        }
+    }
+
+    fn push(&mut self, t_end_s: f64, f: &WindowFeatures, v: &Verdict) {
+        self.windows += 1;
+        let fi = FAMILIES.iter().position(|l| *l == v.family).unwrap_or(0);
+        self.votes_all[fi] += 1;
+        if v.faulty {
+            self.flagged += 1;
+            self.votes_flagged[fi] += 1;
+        }
+        self.score.push(v.score);
+        self.level.push(v.level_score);
+        for i in 0..4 {
+            self.family[i].push(v.family_scores[i]);
+            let s = v.family_scores[i];
+            if self.strongest[i].as_ref().is_none_or(|b| s > b.0) {
+                if let Some(fe) = f.families.get(i) {
+                    let ws = WindowSummary {
+                        shaft_hz: f.shaft_hz,
+                        shaft_estimated: f.shaft_estimated,
+                        band: (f.band_lo_hz, f.band_hi_hz),
+                        kurtosis: f.kurtosis,
+                    };
+                    self.strongest[i] = Some((s, t_end_s, fe.clone(), ws));
+                }
+            }
+        }
+    }
+
+    fn overall(&self) -> Overall {
+        let faulty = self.windows > 0 && 2 * self.flagged >= self.windows;
+        let votes = if self.flagged > 0 { self.votes_flagged } else { self.votes_all };
+        let fi = (0..4).max_by_key(|i| votes[*i]).unwrap_or(0);
+        let family = FAMILIES[fi];
+        let fam_median = self.family[fi].median();
+        let mut evidence = vec![format!(
+            "vibration level: median rise score {:.2} (1.0 = the smallest significant change)",
+            self.level.median()
+        )];
+        let mut strongest = None;
+        let mut family_confident = false;
+        if let Some((best, t, fe, ws)) = &self.strongest[fi] {
+            family_confident = fam_median > 1.0;
+            evidence.push(format!(
+                "{family} family (envelope lines at {:.1} Hz and harmonics): median excess score {fam_median:.2}, best {best:.2} \
+                 (1.0 = the white-noise line level at the false-alarm budget)",
+                fe.fundamental_hz
+            ));
+            let lines: Vec<String> =
+                fe.harmonics.iter().map(|l| format!("{}x: {:.1} Hz at {:.1}x floor", l.order, l.found_hz, l.ratio)).collect();
+            evidence.push(format!("strongest window (t = {t:.1} s): {}", lines.join("; ")));
+            if !fe.sidebands.is_empty() {
+                let sbs = fe.sidebands.iter().filter(|l| l.ratio > 4.0).count();
+                evidence.push(format!("{sbs} of {} modulation sidebands stand above 4x floor", fe.sidebands.len()));
+            }
+            evidence.push(format!(
+                "shaft speed {:.3} Hz ({}), envelope band {:.0}-{:.0} Hz, kurtosis {:.1}",
+                ws.shaft_hz,
+                if ws.shaft_estimated { "estimated from the signal" } else { "nominal" },
+                ws.band.0,
+                ws.band.1,
+                ws.kurtosis
+            ));
+            strongest = Some(fe.clone());
+        }
+        if faulty && !family_confident {
+            evidence.push(
+                "the family's own lines stay below their threshold: the fault is found by its level; the type is the best guess"
+                    .to_string(),
+            );
+        }
+        Overall {
+            faulty,
+            predicted: if faulty { family } else { Label::Normal },
+            family,
+            family_confident,
+            flagged_windows: self.flagged,
+            windows: self.windows,
+            median_score: self.score.median(),
+            evidence,
+            strongest,
+        }
+    }
+}
+
+/// Where reports go: text or JSON Lines on stdout, written as windows are judged.
+struct Sink<'a> {
+    out: std::io::StdoutLock<'a>,
+    json: bool,
+}
+
+impl Sink<'_> {
+    fn header(&mut self, path: &str, signal: &str, model: &MachineModel) -> Result<()> {
+        if !self.json {
+            writeln!(
+                self.out,
+                "{path} [{signal}] machine {} at {} Hz{}",
+                model.machine,
+                model.analysis_fs,
+                if model.baseline.is_some() { ", calibrated on baseline" } else { ", physics only (no baseline)" }
+            )?;
+            writeln!(
+                self.out,
+                "  {:>7}  {:>7}  {:<7}  {:>6} {:>6} {:>6} {:>6} {:>6}",
+                "t_end_s", "score", "verdict", "level", "outer", "inner", "ball", "cage"
+            )?;
+        }
+        Ok(())
+    }
+
+    fn window(&mut self, path: &str, t_end_s: f64, f: &WindowFeatures, v: &Verdict) -> Result<()> {
+        if self.json {
+            let w = WindowReport {
+                kind: "window",
+                path,
+                t_end_s,
+                verdict: v,
+                shaft_hz: f.shaft_hz,
+                shaft_estimated: f.shaft_estimated,
+                level: f.level,
+                kurtosis: f.kurtosis,
+                crest: f.crest,
+                band_lo_hz: f.band_lo_hz,
+                band_hi_hz: f.band_hi_hz,
+            };
+            writeln!(self.out, "{}", serde_json::to_string(&w)?)?;
+        } else {
+            writeln!(
+                self.out,
+                "  {:>7.1}  {:>7.2}  {:<7}  {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
+                t_end_s,
+                v.score,
+                v.predicted.as_str(),
+                v.level_score,
+                v.family_scores[0],
+                v.family_scores[1],
+                v.family_scores[2],
+                v.family_scores[3]
+            )?;
+        }
+        Ok(())
+    }
+
+    fn recording(&mut self, r: &RecordingReport) -> Result<()> {
+        if self.json {
+            writeln!(self.out, "{}", serde_json::to_string(r)?)?;
+            return Ok(());
+        }
+        let o = &r.overall;
+        writeln!(
+            self.out,
+            "  overall: {} ({} of {} windows flagged; most likely family {})",
+            if o.faulty { format!("FAULT, {}", o.predicted) } else { "healthy".to_string() },
+            o.flagged_windows,
+            o.windows,
+            o.family
+        )?;
+        for e in &o.evidence {
+            writeln!(self.out, "    - {e}")?;
+        }
+        if let Some(l) = r.label {
+            writeln!(self.out, "  manifest label: {l}")?;
+        }
+        writeln!(self.out)?;
+        Ok(())
+    }
+}
+
+/// The spectrum and envelope spectrum of the most anomalous window, kept for the plot.
+struct PlotKeep {
+    score: f64,
+    spectrum: Vec<f64>,
+    ses: Vec<f64>,
+    ses_df: f64,
+    shaft_hz: f64,
 }
 
 pub(crate) fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
-    let reports = if let Some(mp) = &a.manifest {
-        analyze_manifest(mp, &cfg, a.plot.as_deref())?
+    let mut sink = Sink { out: std::io::stdout().lock(), json: a.json };
+    if let Some(mp) = &a.manifest {
+        analyze_manifest(mp, &cfg, a.plot.as_deref(), &mut sink)?;
     } else {
-        vec![analyze_file(&a, &cfg)?]
-    };
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        for r in &reports {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
-        }
-    } else {
-        for r in &reports {
-            print_text(&mut out, r)?;
-        }
+        analyze_file(&a, &cfg, &mut sink)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -123,7 +383,7 @@ fn parse_bearing(s: &str) -> Result<BearingGeometry> {
     Ok(g)
 }
 
-fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig) -> Result<RecordingReport> {
+fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink: &mut Sink<'_>) -> Result<()> {
     let Some(file) = &a.file else { bail!("give a recording FILE or --manifest M") };
     let need = |o: &Option<String>, flag: &str| -> Result<String> {
         o.clone().with_context(|| format!("{flag} is required with a FILE (see `fos analyze --help`)"))
@@ -133,6 +393,9 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig) -> Re
         (Some(f), Some(s)) => (f, s),
         _ => bail!("--fs and --shaft-hz are required with a FILE (see `fos analyze --help`)"),
     };
+    if !(fs.is_finite() && fs > 0.0) || !(shaft.is_finite() && shaft > 0.0) {
+        bail!("--fs and --shaft-hz must be positive numbers, got {fs} and {shaft}");
+    }
     let model = match &a.model {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading model {}", p.display()))?;
@@ -143,34 +406,99 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig) -> Re
             MachineModel::new("cli", cfg, g, fs, shaft, true)?
         }
     };
-    let row = adhoc_row(file, &signal, fs, shaft);
-    let samples = job::load_row_at(&row, model.analysis_fs, model.cutoff_hz)?;
-    let p = Prepared { row: &row, samples };
-    analyze_prepared(&model, &p, a.plot.as_deref())
-}
-
-/// A manifest row for a recording named on the command line.
-fn adhoc_row(file: &Path, signal: &str, fs: f64, shaft_hz: f64) -> Row {
-    Row {
-        manifest: PathBuf::from("(command line)"),
-        line: 0,
-        path: file.display().to_string(),
-        file: file.to_path_buf(),
-        signal: signal.to_string(),
-        fs_hz: fs,
-        shaft_hz,
-        bearing: "cli".to_string(),
-        machine: "cli".to_string(),
-        bearing_id: "cli".to_string(),
-        label: Label::Unknown,
-        role: Role::Test,
-        start_s: None,
-        end_s: None,
-        load: None,
+    let path = file.display().to_string();
+    let mut stream = fos_io::open_stream(file, &signal)?;
+    if let Some(rate) = stream.file_rate_hz() {
+        if (rate - fs).abs() > 1e-9 * rate {
+            bail!("{}: the file is sampled at {rate} Hz but --fs says {fs}; give --fs {rate}", file.display());
+        }
     }
+    let mut resampler = fos_signal::resample::Resampler::<f64>::new(fs, model.analysis_fs, model.cutoff_hz)
+        .with_context(|| format!("resampling {} from {fs} Hz to {} Hz", file.display(), model.analysis_fs))?;
+    let mut an = model.analyzer(shaft)?;
+    let n = an.window_len();
+    let hop = job::hop_len(&model.config, model.analysis_fs);
+    let mut judge = Judge::new();
+    let mut keep: Option<PlotKeep> = None;
+    sink.header(&path, &signal, &model)?;
+    // Samples stream through in chunks: memory stays bounded whatever the recording's length.
+    let mut chunk = vec![0.0; 1 << 16];
+    let mut pending: Vec<f64> = Vec::with_capacity(2 * n + chunk.len());
+    let mut skip = resampler.delay_out_samples();
+    let mut index = 0u64;
+    let mut done = false;
+    while !done {
+        let got = stream.read(&mut chunk)?;
+        if got == 0 {
+            resampler.flush(&mut pending);
+            done = true;
+        } else {
+            resampler.process(&chunk[..got], &mut pending);
+        }
+        // The filter's delay: until it is skipped, everything produced is lead-in.
+        if skip > 0 {
+            let d = skip.min(pending.len());
+            pending.drain(..d);
+            skip -= d;
+        }
+        let mut start = 0;
+        while pending.len() - start >= n {
+            let f = an.analyze(&pending[start..start + n]);
+            let v = model.decide(&f);
+            let t = model.config.window_s + index as f64 * model.config.hop_s;
+            index += 1;
+            if a.plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
+                keep = Some(keep_of(&an, &v, &f));
+            }
+            sink.window(&path, t, &f, &v)?;
+            judge.push(t, &f, &v);
+            start += hop;
+        }
+        pending.drain(..start.min(pending.len()));
+    }
+    finish(sink, &model, &path, &signal, None, judge, keep, a.plot.as_deref())
 }
 
-fn analyze_manifest(path: &Path, cfg: &fos_models::config::AnalysisConfig, plot: Option<&Path>) -> Result<Vec<RecordingReport>> {
+fn keep_of(an: &fos_models::features::StreamAnalyzer, v: &Verdict, f: &WindowFeatures) -> PlotKeep {
+    let o = an.last_output();
+    PlotKeep { score: v.score, spectrum: o.spectrum.clone(), ses: o.ses.clone(), ses_df: o.ses_df, shaft_hz: f.shaft_hz }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    sink: &mut Sink<'_>,
+    model: &MachineModel,
+    path: &str,
+    signal: &str,
+    label: Option<Label>,
+    judge: Judge,
+    keep: Option<PlotKeep>,
+    plot: Option<&Path>,
+) -> Result<()> {
+    if judge.windows == 0 {
+        bail!("{path} ({signal}): the recording is shorter than one {} s window", model.config.window_s);
+    }
+    if let (Some(p), Some(k)) = (plot, keep) {
+        draw(model, p, path, &k.spectrum, &k.ses, k.ses_df, k.shaft_hz)?;
+    }
+    sink.recording(&RecordingReport {
+        kind: "recording",
+        path: path.to_string(),
+        signal: signal.to_string(),
+        machine: model.machine.clone(),
+        label,
+        analysis_fs: model.analysis_fs,
+        calibrated: model.baseline.is_some(),
+        overall: judge.overall(),
+    })
+}
+
+fn analyze_manifest(
+    path: &Path,
+    cfg: &fos_models::config::AnalysisConfig,
+    plot: Option<&Path>,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
     let m = Manifest::load(path)?;
     m.check_self()?;
     let rows: Vec<(&Manifest, &Row)> = m.rows.iter().map(|r| (&m, r)).collect();
@@ -178,18 +506,19 @@ fn analyze_manifest(path: &Path, cfg: &fos_models::config::AnalysisConfig, plot:
     let pb = job::progress(rows.len() as u64, "reading");
     job::load_all(&mut machines, cfg, &pb)?;
     pb.finish_and_clear();
-    let mut out = Vec::new();
+    let mut count = 0;
     for mr in &machines {
         let mut model = MachineModel::new(&mr.name, cfg, mr.geometry, mr.analysis_fs, mr.nominal_shaft_hz, true)?;
         let base: Vec<&Prepared<'_>> = mr.rows.iter().filter(|p| p.row.role == Role::Baseline).collect();
         let feats: Vec<_> = job::features_of(&model, &base)?.into_iter().flatten().collect();
         model.calibrate(&feats)?;
         for p in mr.rows.iter().filter(|p| p.row.role != Role::Baseline) {
-            let plot_path = plot.map(|pp| numbered(pp, out.len()));
-            out.push(analyze_prepared(&model, p, plot_path.as_deref())?);
+            let plot_path = plot.map(|pp| numbered(pp, count));
+            count += 1;
+            analyze_prepared(&model, p, plot_path.as_deref(), sink)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn numbered(p: &Path, i: usize) -> PathBuf {
@@ -201,137 +530,26 @@ fn numbered(p: &Path, i: usize) -> PathBuf {
     p.with_file_name(format!("{stem}-{i}.{ext}"))
 }
 
-fn analyze_prepared(model: &MachineModel, p: &Prepared<'_>, plot: Option<&Path>) -> Result<RecordingReport> {
+fn analyze_prepared(model: &MachineModel, p: &Prepared<'_>, plot: Option<&Path>, sink: &mut Sink<'_>) -> Result<()> {
     let mut an = model.analyzer(p.row.shaft_hz)?;
     let n = an.window_len();
     let hop = job::hop_len(&model.config, model.analysis_fs);
     let t0 = p.row.start_s.unwrap_or(0.0);
-    let mut windows = Vec::new();
-    let mut best: Option<(f64, Vec<f64>, Vec<f64>, f64, f64)> = None;
+    let mut judge = Judge::new();
+    let mut keep: Option<PlotKeep> = None;
+    sink.header(&p.row.path, &p.row.signal, model)?;
     for (i, s) in job::window_starts(p.samples.len(), n, hop).enumerate() {
         let f = an.analyze(&p.samples[s..s + n]);
         let v = model.decide(&f);
-        if plot.is_some() && best.as_ref().is_none_or(|b| v.score > b.0) {
-            let o = an.last_output();
-            best = Some((v.score, o.spectrum.clone(), o.ses.clone(), o.ses_df, f.shaft_hz));
+        let t = t0 + model.config.window_s + i as f64 * model.config.hop_s;
+        if plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
+            keep = Some(keep_of(&an, &v, &f));
         }
-        windows.push(WindowReport {
-            t_end_s: t0 + model.config.window_s + i as f64 * model.config.hop_s,
-            verdict: v,
-            features: f,
-        });
+        sink.window(&p.row.path, t, &f, &v)?;
+        judge.push(t, &f, &v);
     }
-    if windows.is_empty() {
-        bail!(
-            "{} ({}): the recording is {:.3} s long, shorter than one {} s window",
-            p.row.file.display(),
-            p.row.signal,
-            p.samples.len() as f64 / model.analysis_fs,
-            model.config.window_s
-        );
-    }
-    let overall = overall(&windows);
-    if let (Some(path), Some((_, spec, ses, ses_df, shaft))) = (plot, best) {
-        draw(model, path, &p.row.path, &spec, &ses, ses_df, shaft)?;
-    }
-    Ok(RecordingReport {
-        path: p.row.path.clone(),
-        signal: p.row.signal.clone(),
-        machine: model.machine.clone(),
-        label: if p.row.label == Label::Unknown { None } else { Some(p.row.label) },
-        analysis_fs: model.analysis_fs,
-        calibrated: model.baseline.is_some(),
-        overall,
-        windows,
-    })
-}
-
-/// The overall verdict: a fault when at least half the windows are flagged (faults persist;
-/// isolated events do not), the family most often named by the flagged windows.
-fn overall(ws: &[WindowReport]) -> Overall {
-    let flagged: Vec<&WindowReport> = ws.iter().filter(|w| w.verdict.faulty).collect();
-    let faulty = 2 * flagged.len() >= ws.len();
-    let pool: Vec<&WindowReport> = if flagged.is_empty() { ws.iter().collect() } else { flagged.clone() };
-    let mut votes = [0usize; 4];
-    for w in &pool {
-        if let Some(i) = FAMILIES.iter().position(|l| *l == w.verdict.family) {
-            votes[i] += 1;
-        }
-    }
-    let fi = (0..4).max_by_key(|i| votes[*i]).unwrap_or(0);
-    let family = FAMILIES[fi];
-    let scores: Vec<f64> = ws.iter().map(|w| w.verdict.score).collect();
-    let median_score = fos_models::stats::median(&scores);
-    let mut evidence = Vec::new();
-    let lvl: Vec<f64> = ws.iter().map(|w| w.verdict.level_score).collect();
-    evidence.push(format!(
-        "vibration level: median rise score {:.2} (1.0 = the smallest significant change)",
-        fos_models::stats::median(&lvl)
-    ));
-    let fam_scores: Vec<f64> = pool.iter().map(|w| w.verdict.family_scores[fi]).collect();
-    evidence.push(format!(
-        "{} family (envelope lines at {:.1} Hz and harmonics): median excess score {:.2}",
-        family,
-        pool.first().map_or(0.0, |w| w.features.families[fi].fundamental_hz),
-        fos_models::stats::median(&fam_scores)
-    ));
-    if let Some(w) = pool.iter().max_by(|a, b| a.verdict.family_scores[fi].total_cmp(&b.verdict.family_scores[fi])) {
-        let fe: &FamilyEvidence = &w.features.families[fi];
-        let lines: Vec<String> =
-            fe.harmonics.iter().map(|l| format!("{}×: {:.1} Hz at {:.1}× floor", l.order, l.found_hz, l.ratio)).collect();
-        evidence.push(format!("strongest window (t = {:.1} s): {}", w.t_end_s, lines.join("; ")));
-        let sbs = fe.sidebands.iter().filter(|l| l.ratio > 4.0).count();
-        if !fe.sidebands.is_empty() {
-            evidence.push(format!("{} of {} modulation sidebands stand above 4× floor", sbs, fe.sidebands.len()));
-        }
-        evidence.push(format!(
-            "shaft speed {:.3} Hz ({}), envelope band {:.0}-{:.0} Hz, kurtosis {:.1}",
-            w.features.shaft_hz,
-            if w.features.shaft_estimated { "estimated from the signal" } else { "nominal" },
-            w.features.band_lo_hz,
-            w.features.band_hi_hz,
-            w.features.kurtosis
-        ));
-    }
-    Overall {
-        faulty,
-        predicted: if faulty { family } else { Label::Normal },
-        family,
-        flagged_windows: flagged.len(),
-        windows: ws.len(),
-        median_score,
-        evidence,
-    }
-}
-
-fn print_text(out: &mut impl Write, r: &RecordingReport) -> Result<()> {
-    writeln!(out, "{} [{}] machine {} at {} Hz{}", r.path, r.signal, r.machine, r.analysis_fs,
-        if r.calibrated { ", calibrated on baseline" } else { ", physics only (no baseline)" })?;
-    writeln!(out, "  {:>7}  {:>7}  {:<7}  {:>6} {:>6} {:>6} {:>6} {:>6}", "t_end_s", "score", "verdict", "level", "outer", "inner", "ball", "cage")?;
-    for w in &r.windows {
-        let v = &w.verdict;
-        writeln!(
-            out,
-            "  {:>7.1}  {:>7.2}  {:<7}  {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
-            w.t_end_s, v.score, v.predicted.as_str(), v.level_score,
-            v.family_scores[0], v.family_scores[1], v.family_scores[2], v.family_scores[3]
-        )?;
-    }
-    let o = &r.overall;
-    writeln!(
-        out,
-        "  overall: {} ({} of {} windows flagged; most likely family {})",
-        if o.faulty { format!("FAULT, {}", o.predicted) } else { "healthy".to_string() },
-        o.flagged_windows, o.windows, o.family
-    )?;
-    for e in &o.evidence {
-        writeln!(out, "    - {e}")?;
-    }
-    if let Some(l) = r.label {
-        writeln!(out, "  manifest label: {l}")?;
-    }
-    writeln!(out)?;
-    Ok(())
+    let label = if p.row.label == Label::Unknown { None } else { Some(p.row.label) };
+    finish(sink, model, &p.row.path, &p.row.signal, label, judge, keep, plot)
 }
 
 fn draw(model: &MachineModel, path: &Path, title: &str, spec: &[f64], ses: &[f64], ses_df: f64, shaft: f64) -> Result<()> {
