@@ -185,7 +185,7 @@ impl MachineModel {
             false,
         )?;
         let n = an.window_len();
-        let mut rng = Rng::new(0x5EED_F05 ^ n as u64);
+        let mut rng = Rng::new(0x05EE_DF05 ^ n as u64);
         let mut x = vec![0.0; n];
         let mut stats: [Vec<f64>; 4] = Default::default();
         for _ in 0..self.config.null_windows {

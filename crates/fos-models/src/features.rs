@@ -360,7 +360,7 @@ fn line(
     order: u32,
     scratch: &mut Vec<f64>,
 ) -> Option<Line> {
-    if !(center > 0.0) || df <= 0.0 {
+    if center.is_nan() || center <= 0.0 || df <= 0.0 {
         return None;
     }
     let lo = ((center * (1.0 - tol)) / df).floor().max(1.0) as usize;

@@ -18,7 +18,12 @@ use realfft::RealFftPlanner;
 use std::time::Duration;
 
 fn signal<T: Real>(n: usize, fs: f64) -> Vec<T> {
-    let g = BearingGeometry { elements: 9, element_d: 0.3126, pitch_d: 1.537, contact_angle_deg: 0.0 };
+    let g = BearingGeometry {
+        elements: 9,
+        element_d: 0.3126,
+        pitch_d: 1.537,
+        contact_angle_deg: 0.0,
+    };
     let mut c = BearingSimConfig::new(fs, n as f64 / fs, 29.5, g);
     c.fault = Some((FaultKind::Outer, 1.0));
     c.resonance_hz = 3_000.0;
@@ -30,7 +35,9 @@ fn signal<T: Real>(n: usize, fs: f64) -> Vec<T> {
 fn window_benches<T: Real>(c: &mut Criterion, prec: &str, n: usize, fs: f64) {
     let x: Vec<T> = signal(n, fs);
     let mut g = c.benchmark_group(format!("{prec}/n{n}/fs{}", fs as u64));
-    g.sample_size(30).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
 
     let mut planner = RealFftPlanner::<T>::new();
     let r2c = planner.plan_fft_forward(n);
@@ -43,20 +50,28 @@ fn window_benches<T: Real>(c: &mut Criterion, prec: &str, n: usize, fs: f64) {
     g.bench_function("fft_floor", |b| {
         b.iter(|| {
             work.copy_from_slice(black_box(&x));
-            r2c.process_with_scratch(&mut work, &mut spec, &mut scratch).unwrap();
+            r2c.process_with_scratch(&mut work, &mut spec, &mut scratch)
+                .unwrap();
             spec2.copy_from_slice(&spec);
             spec2[0].im = T::zero();
             spec2[n / 2].im = T::zero();
-            c2r.process_with_scratch(&mut spec2, &mut back, &mut scratch).unwrap();
+            c2r.process_with_scratch(&mut spec2, &mut back, &mut scratch)
+                .unwrap();
             work.copy_from_slice(&back);
-            r2c.process_with_scratch(&mut work, &mut spec, &mut scratch).unwrap();
+            r2c.process_with_scratch(&mut work, &mut spec, &mut scratch)
+                .unwrap();
             black_box(&spec);
         })
     });
 
     let mut plan = EnvelopePlan::<T>::new(n).unwrap();
     let mut out = EnvelopeOutput::new(&plan);
-    let opts = EnvelopeOptions { band_lo_hz: 2_000.0, band_hi_hz: 5_000.0, fs, whiten: true };
+    let opts = EnvelopeOptions {
+        band_lo_hz: 2_000.0,
+        band_hi_hz: 5_000.0,
+        fs,
+        whiten: true,
+    };
     let m = plan.prepare(&opts).unwrap();
     g.bench_function(BenchmarkId::new("envelope_whiten", format!("M{m}")), |b| {
         b.iter(|| {
@@ -65,7 +80,9 @@ fn window_benches<T: Real>(c: &mut Criterion, prec: &str, n: usize, fs: f64) {
         })
     });
 
-    g.bench_function("time_stats", |b| b.iter(|| black_box(time_stats(black_box(&x)))));
+    g.bench_function("time_stats", |b| {
+        b.iter(|| black_box(time_stats(black_box(&x))))
+    });
 
     let mut k7 = KurtogramPlan::<T>::new(n, fs, 7).unwrap();
     g.bench_function("kurtogram_16to1024", |b| {
@@ -83,7 +100,9 @@ fn window_benches<T: Real>(c: &mut Criterion, prec: &str, n: usize, fs: f64) {
 fn resampler_bench<T: Real>(c: &mut Criterion, prec: &str) {
     let x: Vec<T> = signal(48_000, 48_000.0);
     let mut g = c.benchmark_group(format!("{prec}/resample"));
-    g.sample_size(30).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     let mut r = Resampler::<T>::new(48_000.0, 12_000.0, 5_000.0).unwrap();
     let mut out = Vec::with_capacity(20_000);
     g.bench_function("48k_to_12k_1s", |b| {
@@ -98,7 +117,12 @@ fn resampler_bench<T: Real>(c: &mut Criterion, prec: &str) {
 }
 
 fn benches(c: &mut Criterion) {
-    for &(n, fs) in &[(16_384usize, 12_000.0), (16_384, 51_200.0), (12_000, 12_000.0), (12_000, 51_200.0)] {
+    for &(n, fs) in &[
+        (16_384usize, 12_000.0),
+        (16_384, 51_200.0),
+        (12_000, 12_000.0),
+        (12_000, 51_200.0),
+    ] {
         window_benches::<f32>(c, "f32", n, fs);
         window_benches::<f64>(c, "f64", n, fs);
     }

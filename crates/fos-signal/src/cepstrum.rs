@@ -19,7 +19,10 @@ use realfft::RealFftPlanner;
 
 fn spectrum_of<T: Real>(x: &[T]) -> Result<(Vec<Complex<T>>, RealFftPlanner<T>), SignalError> {
     if x.len() < 2 {
-        return Err(SignalError::param("x", format!("need at least 2 samples, got {}", x.len())));
+        return Err(SignalError::param(
+            "x",
+            format!("need at least 2 samples, got {}", x.len()),
+        ));
     }
     let mut planner = RealFftPlanner::<T>::new();
     let r2c = planner.plan_fft_forward(x.len());
@@ -29,7 +32,11 @@ fn spectrum_of<T: Real>(x: &[T]) -> Result<(Vec<Complex<T>>, RealFftPlanner<T>),
     Ok((spec, planner))
 }
 
-fn inverse<T: Real>(planner: &mut RealFftPlanner<T>, spec: &mut [Complex<T>], out: &mut [T]) -> Result<(), SignalError> {
+fn inverse<T: Real>(
+    planner: &mut RealFftPlanner<T>,
+    spec: &mut [Complex<T>],
+    out: &mut [T],
+) -> Result<(), SignalError> {
     let n = out.len();
     spec[0].im = T::zero();
     if n % 2 == 0 {
@@ -49,7 +56,10 @@ fn inverse<T: Real>(planner: &mut RealFftPlanner<T>, spec: &mut [Complex<T>], ou
 /// `ε·max|X|` before the logarithm.
 pub fn real_cepstrum<T: Real>(x: &[T]) -> Result<Vec<T>, SignalError> {
     let (mut spec, mut planner) = spectrum_of(x)?;
-    let max = spec.iter().fold(T::zero(), |m, z| m.max(z.re * z.re + z.im * z.im)).sqrt();
+    let max = spec
+        .iter()
+        .fold(T::zero(), |m, z| m.max(z.re * z.re + z.im * z.im))
+        .sqrt();
     let floor = (max * T::epsilon()).max(T::min_positive_value());
     for z in spec.iter_mut() {
         let m = (z.re * z.re + z.im * z.im).sqrt().max(floor);
@@ -65,7 +75,9 @@ pub fn prewhiten<T: Real>(x: &[T], out: &mut [T]) -> Result<(), SignalError> {
     SignalError::check_len("out", x.len(), out.len())?;
     let n = x.len();
     let (mut spec, mut planner) = spectrum_of(x)?;
-    let max2 = spec.iter().fold(T::zero(), |m, z| m.max(z.re * z.re + z.im * z.im));
+    let max2 = spec
+        .iter()
+        .fold(T::zero(), |m, z| m.max(z.re * z.re + z.im * z.im));
     let floor2 = max2 * T::epsilon() * T::epsilon();
     // Geometric mean of |X| over the two-sided spectrum (interior bins count twice).
     let (mut lsum, mut w) = (0.0f64, 0.0f64);
@@ -78,11 +90,19 @@ pub fn prewhiten<T: Real>(x: &[T], out: &mut [T]) -> Result<(), SignalError> {
             w += wk;
         }
     }
-    let g = if w > 0.0 { T::of((lsum / w).exp()) } else { T::zero() };
+    let g = if w > 0.0 {
+        T::of((lsum / w).exp())
+    } else {
+        T::zero()
+    };
     spec[0] = Complex::new(T::zero(), T::zero());
     for z in spec.iter_mut().skip(1) {
         let p = z.re * z.re + z.im * z.im;
-        *z = if p > floor2 && p > T::zero() { *z * (g / p.sqrt()) } else { Complex::new(T::zero(), T::zero()) };
+        *z = if p > floor2 && p > T::zero() {
+            *z * (g / p.sqrt())
+        } else {
+            Complex::new(T::zero(), T::zero())
+        };
     }
     inverse(&mut planner, &mut spec, out)
 }
@@ -102,12 +122,21 @@ mod tests {
         let x: Vec<f64> = (0..n)
             .map(|i| {
                 let t = i as f64 / fs;
-                (1..40).map(|h| (2.0 * std::f64::consts::PI * 50.0 * h as f64 * t).sin()).sum::<f64>() + 0.1 * r.gaussian()
+                (1..40)
+                    .map(|h| (2.0 * std::f64::consts::PI * 50.0 * h as f64 * t).sin())
+                    .sum::<f64>()
+                    + 0.1 * r.gaussian()
             })
             .collect();
         let c = real_cepstrum(&x).unwrap();
         assert_eq!(c.len(), n);
-        let (q, max) = c[20..1000].iter().enumerate().fold((0, f64::MIN), |b, (i, &v)| if v > b.1 { (i + 20, v) } else { b });
+        let (q, max) = c[20..1000]
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::MIN),
+                |b, (i, &v)| if v > b.1 { (i + 20, v) } else { b },
+            );
         // Rahmonics at every multiple of 200 samples, of about equal height.
         assert_eq!(q % 200, 0, "peak at {q}");
         assert!(c[200] > 0.8 * max);

@@ -111,7 +111,10 @@ impl<T: Real> std::fmt::Debug for EnvelopePlan<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EnvelopePlan")
             .field("n", &self.n)
-            .field("band_sizes", &self.bands.iter().map(|b| b.m).collect::<Vec<_>>())
+            .field(
+                "band_sizes",
+                &self.bands.iter().map(|b| b.m).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -119,11 +122,17 @@ impl<T: Real> std::fmt::Debug for EnvelopePlan<T> {
 /// Band bins `(k_lo, k_hi)` for a window of `n` samples.
 fn band_bins(n: usize, opts: &EnvelopeOptions) -> Result<(usize, usize), SignalError> {
     if !pos_finite(opts.fs) {
-        return Err(SignalError::param("fs", format!("sample rate must be finite and > 0, got {}", opts.fs)));
+        return Err(SignalError::param(
+            "fs",
+            format!("sample rate must be finite and > 0, got {}", opts.fs),
+        ));
     }
     let (lo, hi) = (opts.band_lo_hz, opts.band_hi_hz);
     if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && hi > lo) {
-        return Err(SignalError::param("band", format!("need finite 0 <= lo < hi, got [{lo}, {hi}] Hz")));
+        return Err(SignalError::param(
+            "band",
+            format!("need finite 0 <= lo < hi, got [{lo}, {hi}] Hz"),
+        ));
     }
     let df = opts.fs / n as f64;
     let klo = ((lo / df).ceil() as usize).max(1);
@@ -146,7 +155,10 @@ impl<T: Real> EnvelopePlan<T> {
     /// Plans for windows of `n ≥ 8` samples.
     pub fn new(n: usize) -> Result<Self, SignalError> {
         if n < 8 {
-            return Err(SignalError::param("n", format!("window length must be at least 8, got {n}")));
+            return Err(SignalError::param(
+                "n",
+                format!("window length must be at least 8, got {n}"),
+            ));
         }
         let mut real_planner = RealFftPlanner::<T>::new();
         let r2c = real_planner.plan_fft_forward(n);
@@ -195,7 +207,8 @@ impl<T: Real> EnvelopePlan<T> {
         let r2c = self.real_planner.plan_fft_forward(m);
         let need = inv.get_inplace_scratch_len().max(r2c.get_scratch_len());
         if need > self.scratch.len() {
-            self.scratch.resize(need, Complex::new(T::zero(), T::zero()));
+            self.scratch
+                .resize(need, Complex::new(T::zero(), T::zero()));
         }
         self.bands.push(BandFfts { m, inv, r2c });
         self.bands.len() - 1
@@ -207,7 +220,12 @@ impl<T: Real> EnvelopePlan<T> {
     /// (it plans two FFTs and may grow the scratch buffer); call [`prepare`](Self::prepare) to do
     /// that up front. `out` must come from [`EnvelopeOutput::new`] for this plan (or have the same
     /// sizes); `out.ses` is resized within its capacity.
-    pub fn process(&mut self, x: &[T], opts: &EnvelopeOptions, out: &mut EnvelopeOutput<T>) -> Result<(), SignalError> {
+    pub fn process(
+        &mut self,
+        x: &[T],
+        opts: &EnvelopeOptions,
+        out: &mut EnvelopeOutput<T>,
+    ) -> Result<(), SignalError> {
         let n = self.n;
         SignalError::check_len("x", n, x.len())?;
         SignalError::check_len("out.spectrum", n / 2 + 1, out.spectrum.len())?;
@@ -220,7 +238,8 @@ impl<T: Real> EnvelopePlan<T> {
 
         // 1. Spectrum of the window; zeroing DC demeans it.
         self.work.copy_from_slice(x);
-        self.r2c.process_with_scratch(&mut self.work, &mut self.spec, &mut self.scratch)?;
+        self.r2c
+            .process_with_scratch(&mut self.work, &mut self.spec, &mut self.scratch)?;
         self.spec[0] = cz;
         let two_over_n = T::of(2.0 / n as f64);
         magnitudes(&self.spec, two_over_n, &mut out.spectrum);
@@ -289,7 +308,11 @@ impl<T: Real> EnvelopePlan<T> {
         let sum1 = s1.iter().fold(t1, |a, &b| a + b).as_f64();
         let sum2 = s2.iter().fold(t2, |a, &b| a + b).as_f64();
         let mean = sum1 / m as f64;
-        out.envelope_kurtosis = if mean > 0.0 { (sum2 / m as f64) / (mean * mean) - 2.0 } else { 0.0 };
+        out.envelope_kurtosis = if mean > 0.0 {
+            (sum2 / m as f64) / (mean * mean) - 2.0
+        } else {
+            0.0
+        };
         let mu = T::of(mean);
         for v in env.iter_mut() {
             *v = *v - mu;
@@ -321,7 +344,12 @@ mod tests {
     use fos_core::BearingGeometry;
 
     fn geom() -> BearingGeometry {
-        BearingGeometry { elements: 9, element_d: 0.3126, pitch_d: 1.537, contact_angle_deg: 0.0 }
+        BearingGeometry {
+            elements: 9,
+            element_d: 0.3126,
+            pitch_d: 1.537,
+            contact_angle_deg: 0.0,
+        }
     }
 
     /// Bins of the `k` largest local maxima of `v` in `[from, to)`.
@@ -348,7 +376,12 @@ mod tests {
     fn check_bpfo<T: Real>(x: &[T], fs: f64, bpfo: f64, whiten: bool) -> EnvelopeOutput<T> {
         let mut p = EnvelopePlan::<T>::new(x.len()).unwrap();
         let mut out = EnvelopeOutput::new(&p);
-        let opts = EnvelopeOptions { band_lo_hz: 2_000.0, band_hi_hz: 4_000.0, fs, whiten };
+        let opts = EnvelopeOptions {
+            band_lo_hz: 2_000.0,
+            band_hi_hz: 4_000.0,
+            fs,
+            whiten,
+        };
         p.process(x, &opts, &mut out).unwrap();
         assert_eq!(out.ses_df, fs / x.len() as f64);
         assert!(out.ses.len() * 2 >= 2 * 2000 * x.len() / fs as usize);
@@ -396,14 +429,22 @@ mod tests {
         }
         let mut p = EnvelopePlan::<f64>::new(x.len()).unwrap();
         let mut out = EnvelopeOutput::new(&p);
-        let mut opts = EnvelopeOptions { band_lo_hz: 1_000.0, band_hi_hz: 4_000.0, fs, whiten: false };
+        let mut opts = EnvelopeOptions {
+            band_lo_hz: 1_000.0,
+            band_hi_hz: 4_000.0,
+            fs,
+            whiten: false,
+        };
         p.process(&x, &opts, &mut out).unwrap();
         let raw = top_peaks(&out.ses, 5, 700, 1)[0] as f64 * out.ses_df;
         assert!((raw - 41.0).abs() < 1.5, "raw SES top peak {raw}");
         opts.whiten = true;
         p.process(&x, &opts, &mut out).unwrap();
         let w = top_peaks(&out.ses, 5, 700, 1)[0] as f64 * out.ses_df;
-        assert!((w - bpfo).abs() < 1.5 || (w - 2.0 * bpfo).abs() < 2.5, "whitened SES top peak {w}, bpfo {bpfo}");
+        assert!(
+            (w - bpfo).abs() < 1.5 || (w - 2.0 * bpfo).abs() < 2.5,
+            "whitened SES top peak {w}, bpfo {bpfo}"
+        );
     }
 
     #[test]
@@ -415,12 +456,18 @@ mod tests {
         let x: Vec<f64> = (0..n)
             .map(|i| {
                 let t = i as f64 / fs;
-                (1.0 + 0.5 * (tau * 20.0 * t).cos()) * (tau * 1000.0 * t).cos() + 0.3 * (tau * 50.0 * t).sin()
+                (1.0 + 0.5 * (tau * 20.0 * t).cos()) * (tau * 1000.0 * t).cos()
+                    + 0.3 * (tau * 50.0 * t).sin()
             })
             .collect();
         let mut p = EnvelopePlan::<f64>::new(n).unwrap();
         let mut out = EnvelopeOutput::new(&p);
-        let opts = EnvelopeOptions { band_lo_hz: 900.0, band_hi_hz: 1100.0, fs, whiten: false };
+        let opts = EnvelopeOptions {
+            band_lo_hz: 900.0,
+            band_hi_hz: 1100.0,
+            fs,
+            whiten: false,
+        };
         p.process(&x, &opts, &mut out).unwrap();
         assert!((out.spectrum[50] - 0.3).abs() < 1e-9);
         assert!((out.spectrum[1000] - 1.0).abs() < 1e-9);
@@ -440,11 +487,24 @@ mod tests {
         let x: Vec<f64> = (0..48_000).map(|_| r.gaussian()).collect();
         let mut p = EnvelopePlan::<f64>::new(x.len()).unwrap();
         let mut out = EnvelopeOutput::new(&p);
-        let opts = EnvelopeOptions { band_lo_hz: 5_000.0, band_hi_hz: 8_000.0, fs: 48_000.0, whiten: false };
+        let opts = EnvelopeOptions {
+            band_lo_hz: 5_000.0,
+            band_hi_hz: 8_000.0,
+            fs: 48_000.0,
+            whiten: false,
+        };
         p.process(&x, &opts, &mut out).unwrap();
-        assert!(out.envelope_kurtosis.abs() < 0.1, "{}", out.envelope_kurtosis);
+        assert!(
+            out.envelope_kurtosis.abs() < 0.1,
+            "{}",
+            out.envelope_kurtosis
+        );
         // White noise of unit variance: band power = 2·3000/48000.
-        assert!((out.band_rms - (6_000.0f64 / 48_000.0).sqrt()).abs() < 0.02, "{}", out.band_rms);
+        assert!(
+            (out.band_rms - (6_000.0f64 / 48_000.0).sqrt()).abs() < 0.02,
+            "{}",
+            out.band_rms
+        );
     }
 
     #[test]
@@ -454,10 +514,37 @@ mod tests {
         let mut out = EnvelopeOutput::new(&p);
         let cap = out.ses.capacity();
         // The widest band possible still fits the preallocated capacity.
-        let opts = EnvelopeOptions { band_lo_hz: 0.0, band_hi_hz: 1e9, fs: 12_000.0, whiten: true };
+        let opts = EnvelopeOptions {
+            band_lo_hz: 0.0,
+            band_hi_hz: 1e9,
+            fs: 12_000.0,
+            whiten: true,
+        };
         p.prepare(&opts).unwrap();
         p.process(&x, &opts, &mut out).unwrap();
         assert_eq!(out.ses.capacity(), cap);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn outputs_stay_finite(
+            x in proptest::collection::vec(-1e4f64..1e4, 8..700),
+            lo in 0.0f64..0.45,
+            width in 0.01f64..0.5,
+            whiten: bool,
+        ) {
+            let n = x.len();
+            let mut p = EnvelopePlan::<f32>::new(n).unwrap();
+            let mut out = EnvelopeOutput::new(&p);
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let opts = EnvelopeOptions { band_lo_hz: lo * 1000.0, band_hi_hz: (lo + width) * 1000.0, fs: 1000.0, whiten };
+            if p.process(&xf, &opts, &mut out).is_ok() {
+                proptest::prop_assert!(out.ses.iter().chain(&out.spectrum).all(|v| v.is_finite()));
+                proptest::prop_assert!(out.band_rms.is_finite() && out.envelope_kurtosis.is_finite());
+                proptest::prop_assert!(out.ses.len() <= out.ses.capacity());
+            }
+        }
     }
 
     #[test]
@@ -467,9 +554,17 @@ mod tests {
         let mut p = EnvelopePlan::<f64>::new(1000).unwrap();
         let mut out = EnvelopeOutput::new(&p);
         let x = vec![0.0; 1000];
-        let mut o = EnvelopeOptions { band_lo_hz: 100.0, band_hi_hz: 200.0, fs: 1000.0, whiten: true };
+        let mut o = EnvelopeOptions {
+            band_lo_hz: 100.0,
+            band_hi_hz: 200.0,
+            fs: 1000.0,
+            whiten: true,
+        };
         assert!(p.process(&x, &o, &mut out).is_ok());
-        assert!(out.ses.iter().all(|v| v.is_finite()), "silence gives zeros, not NaN");
+        assert!(
+            out.ses.iter().all(|v| v.is_finite()),
+            "silence gives zeros, not NaN"
+        );
         assert!(p.process(&x[..999], &o, &mut out).is_err());
         o.fs = f64::NAN;
         assert!(p.process(&x, &o, &mut out).is_err());

@@ -29,7 +29,9 @@ pub enum SignalError {
         got: usize,
     },
     /// The two sample rates do not reduce to a ratio `up/down` with both terms ≤ [`crate::resample::MAX_RATIO_TERM`].
-    #[error("unsupported resampling ratio {fs_out} / {fs_in}: no ratio up/down with terms <= {max}")]
+    #[error(
+        "unsupported resampling ratio {fs_out} / {fs_in}: no ratio up/down with terms <= {max}"
+    )]
     UnsupportedRatio {
         /// Input rate, Hz.
         fs_in: f64,
@@ -45,14 +47,21 @@ pub enum SignalError {
 
 impl SignalError {
     pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
-        SignalError::InvalidParameter { name, reason: reason.into() }
+        SignalError::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), Self> {
         if expected == got {
             Ok(())
         } else {
-            Err(SignalError::LengthMismatch { name, expected, got })
+            Err(SignalError::LengthMismatch {
+                name,
+                expected,
+                got,
+            })
         }
     }
 }

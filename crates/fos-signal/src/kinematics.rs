@@ -33,7 +33,12 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// All four, in the order of `fos_core::Label::FAULTS`.
-    pub const ALL: [FaultKind; 4] = [FaultKind::Outer, FaultKind::Inner, FaultKind::Ball, FaultKind::Cage];
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Outer,
+        FaultKind::Inner,
+        FaultKind::Ball,
+        FaultKind::Cage,
+    ];
 }
 
 /// Characteristic fault frequencies in shaft orders.
@@ -78,7 +83,8 @@ impl FaultOrders {
 
     /// Like [`FaultOrders::from_geometry`], after `BearingGeometry::validate`.
     pub fn try_from_geometry(g: &BearingGeometry) -> Result<FaultOrders, SignalError> {
-        g.validate().map_err(|e| SignalError::param("geometry", e))?;
+        g.validate()
+            .map_err(|e| SignalError::param("geometry", e))?;
         Ok(Self::from_geometry(g))
     }
 
@@ -124,7 +130,10 @@ impl FaultFreqs {
 
     /// The highest of the four, and of 2·BSF: useful to size the envelope band (≥ 3× this).
     pub fn max_hz(&self) -> f64 {
-        self.outer.max(self.inner).max(2.0 * self.ball).max(self.cage)
+        self.outer
+            .max(self.inner)
+            .max(2.0 * self.ball)
+            .max(self.cage)
     }
 }
 
@@ -133,7 +142,12 @@ mod tests {
     use super::*;
 
     fn skf6205() -> BearingGeometry {
-        BearingGeometry { elements: 9, element_d: 0.3126, pitch_d: 1.537, contact_angle_deg: 0.0 }
+        BearingGeometry {
+            elements: 9,
+            element_d: 0.3126,
+            pitch_d: 1.537,
+            contact_angle_deg: 0.0,
+        }
     }
 
     #[test]

@@ -90,3 +90,19 @@ impl Real for f64 {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Plans can move to worker threads (and be shared read-only).
+    #[test]
+    fn plans_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::envelope::EnvelopePlan<f32>>();
+        check::<crate::envelope::EnvelopePlan<f64>>();
+        check::<crate::envelope::EnvelopeOutput<f64>>();
+        check::<crate::spectrum::SpectrumPlan<f64>>();
+        check::<crate::kurtogram::KurtogramPlan<f32>>();
+        check::<crate::resample::Resampler<f64>>();
+        check::<crate::SignalError>();
+    }
+}

@@ -111,10 +111,16 @@ impl<T: Real> Resampler<T> {
     /// a ratio that does not reduce to terms ≤ [`MAX_RATIO_TERM`], or a filter longer than 2²⁴ taps.
     pub fn new(fs_in: f64, fs_out: f64, cutoff_hz: f64) -> Result<Self, SignalError> {
         if !pos_finite(fs_in) {
-            return Err(SignalError::param("fs_in", format!("must be finite and > 0, got {fs_in}")));
+            return Err(SignalError::param(
+                "fs_in",
+                format!("must be finite and > 0, got {fs_in}"),
+            ));
         }
         if !pos_finite(fs_out) {
-            return Err(SignalError::param("fs_out", format!("must be finite and > 0, got {fs_out}")));
+            return Err(SignalError::param(
+                "fs_out",
+                format!("must be finite and > 0, got {fs_out}"),
+            ));
         }
         let f_stop = 0.5 * fs_in.min(fs_out);
         if !(pos_finite(cutoff_hz) && cutoff_hz < f_stop) {
@@ -143,7 +149,10 @@ impl<T: Real> Resampler<T> {
         let k_len = 2 * centre + 1;
         let taps = k_len.div_ceil(up).max(down.div_ceil(up) + 1);
         if taps * up > MAX_TAPS {
-            return Err(SignalError::param("cutoff_hz", "filter too long for this ratio and transition band"));
+            return Err(SignalError::param(
+                "cutoff_hz",
+                "filter too long for this ratio and transition band",
+            ));
         }
         // Prototype: Kaiser-windowed sinc at the middle of the transition band, gain `up`.
         let beta = 0.1102 * (a - 8.7);
@@ -254,7 +263,8 @@ impl<T: Real> Resampler<T> {
     /// delay) is out, then [`reset`](Self::reset)s. After `process`+`flush` of `N` samples the stream
     /// holds `delay_out_samples() + ⌈N·L/M⌉` outputs in total.
     pub fn flush(&mut self, out: &mut Vec<T>) {
-        let target = self.delay_out as u64 + (self.n_in * self.up as u64).div_ceil(self.down as u64);
+        let target =
+            self.delay_out as u64 + (self.n_in * self.up as u64).div_ceil(self.down as u64);
         let zeros = [T::zero(); 256];
         let before = out.len();
         while self.n_out < target {
@@ -270,7 +280,12 @@ impl<T: Real> Resampler<T> {
 
 /// One-shot resampling of `x` with the group delay removed: output `k` is the signal at `k/fs_out`,
 /// and the output has `⌈len·L/M⌉` samples (the same duration). The edges see zero padding.
-pub fn resample<T: Real>(x: &[T], fs_in: f64, fs_out: f64, cutoff_hz: f64) -> Result<Vec<T>, SignalError> {
+pub fn resample<T: Real>(
+    x: &[T],
+    fs_in: f64,
+    fs_out: f64,
+    cutoff_hz: f64,
+) -> Result<Vec<T>, SignalError> {
     let mut r = Resampler::<T>::new(fs_in, fs_out, cutoff_hz)?;
     let n_out = (x.len() as u64 * r.up as u64).div_ceil(r.down as u64) as usize;
     let delay = r.delay_out;
@@ -290,7 +305,9 @@ mod tests {
     const TAU: f64 = 2.0 * std::f64::consts::PI;
 
     fn tone(n: usize, fs: f64, f: f64, a: f64, ph: f64) -> Vec<f64> {
-        (0..n).map(|i| a * (TAU * f * i as f64 / fs + ph).sin()).collect()
+        (0..n)
+            .map(|i| a * (TAU * f * i as f64 / fs + ph).sin())
+            .collect()
     }
 
     /// Least-squares amplitude and phase of a tone of frequency `f` over `y[from..to]`.
@@ -380,7 +397,11 @@ mod tests {
         let resid: Vec<f64> = (m / 5..4 * m / 5)
             .map(|i| y[i] - a * (TAU * 3_000.0 * i as f64 / 48_000.0 + ph).sin())
             .collect();
-        assert!(db(rms(&resid) / rms(&x)) < -80.0, "{}", db(rms(&resid) / rms(&x)));
+        assert!(
+            db(rms(&resid) / rms(&x)) < -80.0,
+            "{}",
+            db(rms(&resid) / rms(&x))
+        );
     }
 
     #[test]
@@ -408,7 +429,9 @@ mod tests {
     #[test]
     fn streaming_equals_one_shot() {
         let fi = 44_100.0;
-        let x: Vec<f64> = (0..20_000).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+        let x: Vec<f64> = (0..20_000)
+            .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+            .collect();
         let one = resample(&x, fi, 48_000.0, 15_000.0).unwrap();
         let mut r = Resampler::<f64>::new(fi, 48_000.0, 15_000.0).unwrap();
         let mut s = Vec::new();
@@ -430,7 +453,10 @@ mod tests {
 
     #[test]
     fn f32_works() {
-        let x: Vec<f32> = tone(48_000, 48_000.0, 1_000.0, 1.0, 0.0).into_iter().map(|v| v as f32).collect();
+        let x: Vec<f32> = tone(48_000, 48_000.0, 1_000.0, 1.0, 0.0)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
         let y = resample(&x, 48_000.0, 12_000.0, 5_000.0).unwrap();
         let yd: Vec<f64> = y.iter().map(|&v| v as f64).collect();
         let (a, _) = fit(&yd, 12_000.0, 1_000.0, 2_000, 10_000);
@@ -449,7 +475,9 @@ mod tests {
             Err(SignalError::UnsupportedRatio { .. })
         ));
         assert!(Resampler::<f64>::new(48_000.0, 12_000.0, 5_999.999_999).is_err());
-        assert!(resample::<f64>(&[], 48_000.0, 12_000.0, 5_000.0).unwrap().is_empty());
+        assert!(resample::<f64>(&[], 48_000.0, 12_000.0, 5_000.0)
+            .unwrap()
+            .is_empty());
     }
 
     proptest! {

@@ -33,7 +33,9 @@ pub struct SpectrumPlan<T: Real> {
 
 impl<T: Real> std::fmt::Debug for SpectrumPlan<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpectrumPlan").field("n", &self.n).finish_non_exhaustive()
+        f.debug_struct("SpectrumPlan")
+            .field("n", &self.n)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,7 +43,10 @@ impl<T: Real> SpectrumPlan<T> {
     /// Plans for windows of `n ≥ 2` samples.
     pub fn new(n: usize) -> Result<Self, SignalError> {
         if n < 2 {
-            return Err(SignalError::param("n", format!("window length must be at least 2, got {n}")));
+            return Err(SignalError::param(
+                "n",
+                format!("window length must be at least 2, got {n}"),
+            ));
         }
         let fft = RealFftPlanner::<T>::new().plan_fft_forward(n);
         Ok(SpectrumPlan {
@@ -76,7 +81,8 @@ impl<T: Real> SpectrumPlan<T> {
         for ((w, &v), &h) in self.work.iter_mut().zip(x).zip(&self.window) {
             *w = v * h;
         }
-        self.fft.process_with_scratch(&mut self.work, &mut self.spec, &mut self.scratch)?;
+        self.fft
+            .process_with_scratch(&mut self.work, &mut self.spec, &mut self.scratch)?;
         // Σw = n/2 for the periodic Hann window.
         let two_over_sum = T::of(4.0 / self.n as f64);
         magnitudes(&self.spec, two_over_sum, out);
@@ -103,7 +109,9 @@ mod tests {
     use super::*;
 
     fn tone<T: Real>(n: usize, fs: f64, f: f64, a: f64, dc: f64) -> Vec<T> {
-        (0..n).map(|i| T::of(dc + a * (2.0 * std::f64::consts::PI * f * i as f64 / fs).cos())).collect()
+        (0..n)
+            .map(|i| T::of(dc + a * (2.0 * std::f64::consts::PI * f * i as f64 / fs).cos()))
+            .collect()
     }
 
     #[test]
@@ -111,7 +119,8 @@ mod tests {
         let (n, fs) = (12_000, 12_000.0);
         let mut p = SpectrumPlan::<f64>::new(n).unwrap();
         let mut out = vec![0.0; p.bins()];
-        p.magnitude(&tone(n, fs, 100.0, 2.5, 0.7), &mut out).unwrap();
+        p.magnitude(&tone(n, fs, 100.0, 2.5, 0.7), &mut out)
+            .unwrap();
         assert!((out[100] - 2.5).abs() < 1e-9, "{}", out[100]);
         assert!((out[0] - 0.7).abs() < 1e-9, "dc {}", out[0]);
         assert!(out[99] > 1.2 && out[99] < 1.3); // Hann: neighbours at half amplitude

@@ -46,7 +46,12 @@ pub struct SpeedSearch {
 impl SpeedSearch {
     /// A rectangular-window search with `min_snr = 3`.
     pub fn new(rel_tol: f64, harmonics: usize) -> Self {
-        SpeedSearch { rel_tol, harmonics, window: PeakWindow::Rectangular, min_snr: 3.0 }
+        SpeedSearch {
+            rel_tol,
+            harmonics,
+            window: PeakWindow::Rectangular,
+            min_snr: 3.0,
+        }
     }
 }
 
@@ -128,10 +133,17 @@ pub fn estimate_fundamental_hz<T: Real>(
     let f_hi = nominal_hz * (1.0 + s.rel_tol);
     // Harmonics inside the spectrum (with a neighbour) and with non-overlapping search ranges.
     let h_max = (1..=s.harmonics.min(64))
-        .take_while(|&h| (h as f64 * f_hi / df) + 1.0 < (mag.len() - 1) as f64 && (h as f64) * s.rel_tol < 0.5)
+        .take_while(|&h| {
+            (h as f64 * f_hi / df) + 1.0 < (mag.len() - 1) as f64 && (h as f64) * s.rel_tol < 0.5
+        })
         .last()?;
     let mut floors = [0.0f64; 64];
-    for (h, fl) in floors.iter_mut().enumerate().take(h_max).map(|(i, f)| (i + 1, f)) {
+    for (h, fl) in floors
+        .iter_mut()
+        .enumerate()
+        .take(h_max)
+        .map(|(i, f)| (i + 1, f))
+    {
         let half = ((h as f64 * nominal_hz * s.rel_tol / df).ceil() as usize + 8).min(MAX_HALF);
         *fl = median_floor(mag, h as f64 * nominal_hz / df, half);
     }
@@ -200,7 +212,11 @@ pub fn estimate_fundamental_hz<T: Real>(
     if !(f_lo..=f_hi).contains(&hz) {
         hz = f0;
     }
-    Some(SpeedEstimate { hz, confidence: if sum_fl > 0.0 { sum_a / sum_fl } else { 0.0 }, harmonics_found: found })
+    Some(SpeedEstimate {
+        hz,
+        confidence: if sum_fl > 0.0 { sum_a / sum_fl } else { 0.0 },
+        harmonics_found: found,
+    })
 }
 
 #[cfg(test)]
@@ -213,7 +229,12 @@ mod tests {
     use fos_core::BearingGeometry;
 
     fn geom() -> BearingGeometry {
-        BearingGeometry { elements: 9, element_d: 0.3126, pitch_d: 1.537, contact_angle_deg: 0.0 }
+        BearingGeometry {
+            elements: 9,
+            element_d: 0.3126,
+            pitch_d: 1.537,
+            contact_angle_deg: 0.0,
+        }
     }
 
     fn machine(speed_error: f64, noise: f64, seed: u64) -> (Vec<f64>, BearingSimConfig) {
@@ -234,7 +255,12 @@ mod tests {
             let truth = c.true_shaft_hz();
             let mut p = EnvelopePlan::<f64>::new(x.len()).unwrap();
             let mut out = EnvelopeOutput::new(&p);
-            let o = EnvelopeOptions { band_lo_hz: 2_000.0, band_hi_hz: 4_000.0, fs: 12_000.0, whiten: false };
+            let o = EnvelopeOptions {
+                band_lo_hz: 2_000.0,
+                band_hi_hz: 4_000.0,
+                fs: 12_000.0,
+                whiten: false,
+            };
             p.process(&x, &o, &mut out).unwrap();
             let e = estimate_shaft_hz(&out.spectrum, out.spectrum_df, 30.0, 0.05, 8).unwrap();
             assert!((e.hz - truth).abs() < 0.1, "truth {truth}, got {e:?}");
@@ -267,7 +293,12 @@ mod tests {
         let orders = FaultOrders::from_geometry(&geom());
         let mut p = EnvelopePlan::<f64>::new(x.len()).unwrap();
         let mut out = EnvelopeOutput::new(&p);
-        let o = EnvelopeOptions { band_lo_hz: 2_000.0, band_hi_hz: 4_000.0, fs: 12_000.0, whiten: true };
+        let o = EnvelopeOptions {
+            band_lo_hz: 2_000.0,
+            band_hi_hz: 4_000.0,
+            fs: 12_000.0,
+            whiten: true,
+        };
         p.process(&x, &o, &mut out).unwrap();
         let e = estimate_shaft_hz(&out.ses, out.ses_df, orders.outer * 30.0, 0.05, 4).unwrap();
         let bpfo = orders.outer * c.true_shaft_hz();

@@ -17,7 +17,8 @@
 //! Randomness comes from an in-crate SplitMix64 generator ([`Rng`]), so a seed gives the same signal
 //! on every platform.
 
-use crate::kinematics::{FaultKind, FaultOrders};
+pub use crate::kinematics::FaultKind;
+use crate::kinematics::FaultOrders;
 use crate::util::pos_finite;
 use crate::SignalError;
 use fos_core::BearingGeometry;
@@ -33,7 +34,10 @@ pub struct Rng {
 impl Rng {
     /// A generator from a seed (any value, including 0).
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed ^ 0x853C_49E6_748F_EA9B, spare: None }
+        Rng {
+            state: seed ^ 0x853C_49E6_748F_EA9B,
+            spare: None,
+        }
     }
 
     /// Next 64 random bits.
@@ -143,36 +147,68 @@ impl BearingSimConfig {
             return Err(p("fs", format!("must be finite and > 0, got {}", self.fs)));
         }
         if !(pos_finite(self.duration_s) && self.fs * self.duration_s < 1e9) {
-            return Err(p("duration_s", format!("must be > 0 and give < 1e9 samples, got {}", self.duration_s)));
+            return Err(p(
+                "duration_s",
+                format!(
+                    "must be > 0 and give < 1e9 samples, got {}",
+                    self.duration_s
+                ),
+            ));
         }
         if !pos_finite(self.shaft_hz) {
-            return Err(p("shaft_hz", format!("must be finite and > 0, got {}", self.shaft_hz)));
+            return Err(p(
+                "shaft_hz",
+                format!("must be finite and > 0, got {}", self.shaft_hz),
+            ));
         }
         self.geometry.validate().map_err(|e| p("geometry", e))?;
         let nyq = self.fs / 2.0;
         let mode_ok = |f: f64| pos_finite(f) && f < nyq;
         if !mode_ok(self.resonance_hz) {
-            return Err(p("resonance_hz", format!("must be in (0, fs/2 = {nyq}), got {}", self.resonance_hz)));
+            return Err(p(
+                "resonance_hz",
+                format!("must be in (0, fs/2 = {nyq}), got {}", self.resonance_hz),
+            ));
         }
         if !(self.damping_ratio > 0.0 && self.damping_ratio < 1.0) {
-            return Err(p("damping_ratio", format!("must be in (0, 1), got {}", self.damping_ratio)));
+            return Err(p(
+                "damping_ratio",
+                format!("must be in (0, 1), got {}", self.damping_ratio),
+            ));
         }
-        if self.extra_modes.iter().any(|&(f, a)| !mode_ok(f) || !a.is_finite()) {
-            return Err(p("extra_modes", "each mode needs 0 < Hz < fs/2 and a finite amplitude"));
+        if self
+            .extra_modes
+            .iter()
+            .any(|&(f, a)| !mode_ok(f) || !a.is_finite())
+        {
+            return Err(p(
+                "extra_modes",
+                "each mode needs 0 < Hz < fs/2 and a finite amplitude",
+            ));
         }
         if !(self.slip.is_finite() && (0.0..=0.5).contains(&self.slip)) {
             return Err(p("slip", format!("must be in [0, 0.5], got {}", self.slip)));
         }
         if !(self.speed_error.is_finite() && self.speed_error > -0.9) {
-            return Err(p("speed_error", format!("must be finite and > -0.9, got {}", self.speed_error)));
+            return Err(p(
+                "speed_error",
+                format!("must be finite and > -0.9, got {}", self.speed_error),
+            ));
         }
         if !(self.noise_rms.is_finite() && self.noise_rms >= 0.0) {
-            return Err(p("noise_rms", format!("must be finite and >= 0, got {}", self.noise_rms)));
+            return Err(p(
+                "noise_rms",
+                format!("must be finite and >= 0, got {}", self.noise_rms),
+            ));
         }
         if self.shaft_harmonics.iter().any(|a| !a.is_finite()) {
             return Err(p("shaft_harmonics", "amplitudes must be finite"));
         }
-        if self.knocks.iter().any(|&(t, a)| !t.is_finite() || !a.is_finite()) {
+        if self
+            .knocks
+            .iter()
+            .any(|&(t, a)| !t.is_finite() || !a.is_finite())
+        {
             return Err(p("knocks", "times and amplitudes must be finite"));
         }
         if let Some((_, a)) = self.fault {
@@ -202,10 +238,17 @@ impl Structure {
         let mut modes = vec![];
         for (f, a) in std::iter::once((c.resonance_hz, 1.0)).chain(c.extra_modes.iter().copied()) {
             let w = 2.0 * PI * f;
-            modes.push(Mode { amp: a, sigma: z * w, omega_d: w * (1.0 - z * z).sqrt() });
+            modes.push(Mode {
+                amp: a,
+                sigma: z * w,
+                omega_d: w * (1.0 - z * z).sqrt(),
+            });
         }
         let slowest = modes.iter().map(|m| m.sigma).fold(f64::INFINITY, f64::min);
-        Structure { modes, len_s: (1e4f64).ln() / slowest }
+        Structure {
+            modes,
+            len_s: (1e4f64).ln() / slowest,
+        }
     }
 
     /// Adds `amp·h(t − t0)` to `x` (sampled at `fs`), for the support of `h`.
@@ -291,7 +334,12 @@ mod tests {
     use crate::stats::time_stats;
 
     fn geom() -> BearingGeometry {
-        BearingGeometry { elements: 9, element_d: 0.3126, pitch_d: 1.537, contact_angle_deg: 0.0 }
+        BearingGeometry {
+            elements: 9,
+            element_d: 0.3126,
+            pitch_d: 1.537,
+            contact_angle_deg: 0.0,
+        }
     }
 
     #[test]
@@ -317,7 +365,10 @@ mod tests {
         let x = simulate(&c).unwrap();
         assert_eq!(x.len(), 12_000);
         let s = time_stats(&x);
-        assert!((s.rms - 0.5).abs() < 0.02 && (s.kurtosis - 3.0).abs() < 0.2, "{s:?}");
+        assert!(
+            (s.rms - 0.5).abs() < 0.02 && (s.kurtosis - 3.0).abs() < 0.2,
+            "{s:?}"
+        );
         assert_eq!(simulate(&c).unwrap(), x);
         c.seed = 2;
         assert_ne!(simulate(&c).unwrap(), x);
@@ -351,7 +402,11 @@ mod tests {
         let mut p = SpectrumPlan::<f64>::new(x.len()).unwrap();
         let mut m = vec![0.0; p.bins()];
         p.magnitude(&x, &mut m).unwrap();
-        let k = m.iter().enumerate().fold((0, 0.0), |b, (k, &v)| if v > b.1 { (k, v) } else { b }).0;
+        let k = m
+            .iter()
+            .enumerate()
+            .fold((0, 0.0), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
+            .0;
         assert!((k as f64 - 2_500.0).abs() < 60.0, "peak at {k} Hz");
     }
 

@@ -112,7 +112,7 @@ impl StreamMedian {
     fn push(&mut self, v: f64) {
         self.n += 1;
         let k = ((v - Self::LO) / Self::W).floor();
-        if !(k >= 0.0) {
+        if k.is_nan() || k < 0.0 {
             self.below += 1;
         } else if k as usize >= self.bins.len() {
             self.above += 1;
@@ -393,7 +393,7 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
         (Some(f), Some(s)) => (f, s),
         _ => bail!("--fs and --shaft-hz are required with a FILE (see `fos analyze --help`)"),
     };
-    if !(fs.is_finite() && fs > 0.0) || !(shaft.is_finite() && shaft > 0.0) {
+    if !(fs.is_finite() && fs > 0.0 && shaft.is_finite() && shaft > 0.0) {
         bail!("--fs and --shaft-hz must be positive numbers, got {fs} and {shaft}");
     }
     let model = match &a.model {
@@ -422,6 +422,7 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
     let mut keep: Option<PlotKeep> = None;
     sink.header(&path, &signal, &model)?;
     // Samples stream through in chunks: memory stays bounded whatever the recording's length.
+    let pb = job::progress(stream.len_hint().unwrap_or(0), "analysing");
     let mut chunk = vec![0.0; 1 << 16];
     let mut pending: Vec<f64> = Vec::with_capacity(2 * n + chunk.len());
     let mut skip = resampler.delay_out_samples();
@@ -429,6 +430,7 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
     let mut done = false;
     while !done {
         let got = stream.read(&mut chunk)?;
+        pb.inc(got as u64);
         if got == 0 {
             resampler.flush(&mut pending);
             done = true;
@@ -456,6 +458,7 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
         }
         pending.drain(..start.min(pending.len()));
     }
+    pb.finish_and_clear();
     finish(sink, &model, &path, &signal, None, judge, keep, a.plot.as_deref())
 }
 

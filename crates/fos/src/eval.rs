@@ -51,8 +51,9 @@ struct Variant {
     estimate_speed: bool,
 }
 
-fn variants() -> Vec<Variant> {
+fn variants(cfg: &AnalysisConfig) -> Vec<Variant> {
     vec![
+        Variant { name: "configured", band_mode: cfg.band_mode, whiten: cfg.whiten, estimate_speed: true },
         Variant { name: "whitened-full-band", band_mode: BandMode::Full, whiten: true, estimate_speed: true },
         Variant { name: "whitened-full-band-nominal-speed", band_mode: BandMode::Full, whiten: true, estimate_speed: false },
         Variant { name: "whitened-kurtogram-band", band_mode: BandMode::Kurtogram, whiten: true, estimate_speed: true },
@@ -79,6 +80,7 @@ struct MachineReport {
     train_rows: usize,
     test_rows: usize,
     chosen_variant: String,
+    chosen_by: String,
     selection: Vec<VariantScore>,
     null_threshold: [f64; 4],
 }
@@ -135,11 +137,25 @@ pub(crate) fn run(a: EvalArgs) -> Result<ExitCode> {
     job::load_all(&mut machines, &cfg, &pb)?;
     pb.finish_and_clear();
 
+    let vs = variants(&cfg);
+    let pb = job::progress(machines.len() as u64 * 2, "analysing");
+    // Variant selection on train rows, per machine; machines without train rows take the variant
+    // that did best on the pooled train rows of the others (the method transfers, not the data).
+    let mut selections = Vec::new();
+    for m in &machines {
+        selections.push(select_variant(m, &cfg, &vs)?);
+        pb.inc(1);
+    }
+    let pooled = pooled_choice(&selections, vs.len());
     let mut decisions = Vec::new();
     let mut reports = Vec::new();
-    let pb = job::progress(machines.len() as u64, "analysing");
-    for m in &machines {
-        let (model, report, rows) = eval_machine(m, &cfg)?;
+    for (m, sel) in machines.iter().zip(selections) {
+        let (chosen, how) = match (&sel, pooled) {
+            (Some(s), _) => (best_of(s), "train rows of this machine"),
+            (None, Some(p)) => (p, "pooled train rows of the other machines"),
+            (None, None) => (0, "configuration (no train rows)"),
+        };
+        let (model, report, rows) = eval_machine(m, &cfg, &vs, chosen, how, sel.unwrap_or_default())?;
         if let Some(dir) = &a.save_models {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let p = dir.join(format!("{}.model.json", sanitize(&m.name)));
@@ -199,33 +215,77 @@ fn decision_rows(model: &MachineModel, rows: &[&Prepared<'_>]) -> Result<Vec<Dec
     Ok(out)
 }
 
-fn eval_machine(m: &MachineRows<'_>, cfg: &AnalysisConfig) -> Result<(MachineModel, MachineReport, Vec<DecisionRow>)> {
-    let scored = |p: &&Prepared<'_>| p.row.label != Label::Unknown;
-    let train: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Train).filter(scored).collect();
-    let test: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Test).filter(scored).collect();
-    let vs = variants();
-    let mut selection = Vec::new();
-    let mut chosen = 0usize;
-    if train.iter().any(|p| p.row.label.is_fault()) {
-        let mut best = f64::NEG_INFINITY;
-        for (i, v) in vs.iter().enumerate() {
-            let model = build_model(m, cfg, v)?;
-            let rows = decision_rows(&model, &train)?;
-            let s = summarize(&rows, cfg.hop_s);
-            let key = s.diagnosis.macro_f1.unwrap_or(0.0) + s.recall.unwrap_or(0.0);
-            if key > best + 1e-9 {
-                best = key;
-                chosen = i;
-            }
-            selection.push(VariantScore {
+/// Scores every variant on the machine's train rows; `None` without faulty train rows.
+fn select_variant(m: &MachineRows<'_>, cfg: &AnalysisConfig, vs: &[Variant]) -> Result<Option<Vec<(f64, VariantScore)>>> {
+    let train: Vec<&Prepared<'_>> =
+        m.rows.iter().filter(|p| p.row.role == Role::Train && p.row.label != Label::Unknown).collect();
+    if !train.iter().any(|p| p.row.label.is_fault()) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for v in vs {
+        let model = build_model(m, cfg, v)?;
+        let rows = decision_rows(&model, &train)?;
+        let s = summarize(&rows, cfg.hop_s);
+        let key = s.diagnosis.macro_f1.unwrap_or(0.0) + s.recall.unwrap_or(0.0);
+        out.push((
+            key,
+            VariantScore {
                 variant: v.name.to_string(),
                 train_decisions: rows.len(),
                 train_recall: s.recall,
                 train_diagnosis_accuracy: s.diagnosis.accuracy,
                 train_macro_f1: s.diagnosis.macro_f1,
-            });
+            },
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// The first variant with the highest key (ties keep the earlier, i.e. the configured one).
+fn best_of(s: &[(f64, VariantScore)]) -> usize {
+    let mut best = 0;
+    for (i, (k, _)) in s.iter().enumerate() {
+        if *k > s[best].0 + 1e-9 {
+            best = i;
         }
     }
+    best
+}
+
+/// The best variant by the train-decision-weighted key over all machines that had train rows.
+fn pooled_choice(sel: &[Option<Vec<(f64, VariantScore)>>], n: usize) -> Option<usize> {
+    let mut sum = vec![0.0; n];
+    let mut any = false;
+    for s in sel.iter().flatten() {
+        any = true;
+        for (i, (k, v)) in s.iter().enumerate() {
+            sum[i] += k * v.train_decisions as f64;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let mut best = 0;
+    for i in 0..n {
+        if sum[i] > sum[best] + 1e-9 {
+            best = i;
+        }
+    }
+    Some(best)
+}
+
+fn eval_machine(
+    m: &MachineRows<'_>,
+    cfg: &AnalysisConfig,
+    vs: &[Variant],
+    chosen: usize,
+    how: &str,
+    selection: Vec<(f64, VariantScore)>,
+) -> Result<(MachineModel, MachineReport, Vec<DecisionRow>)> {
+    let scored = |p: &&Prepared<'_>| p.row.label != Label::Unknown;
+    let train = m.rows.iter().filter(|p| p.row.role == Role::Train).filter(scored).count();
+    let test: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Test).filter(scored).collect();
     let model = build_model(m, cfg, &vs[chosen])?;
     let rows = decision_rows(&model, &test)?;
     let report = MachineReport {
@@ -234,10 +294,11 @@ fn eval_machine(m: &MachineRows<'_>, cfg: &AnalysisConfig) -> Result<(MachineMod
         cutoff_hz: model.cutoff_hz,
         band_lo_hz: model.band_lo_hz,
         baseline_windows: model.baseline.as_ref().map_or(0, |b| b.windows),
-        train_rows: train.len(),
+        train_rows: train,
         test_rows: test.len(),
         chosen_variant: vs[chosen].name.to_string(),
-        selection,
+        chosen_by: how.to_string(),
+        selection: selection.into_iter().map(|(_, v)| v).collect(),
         null_threshold: model.null.threshold,
     };
     Ok((model, report, rows))
