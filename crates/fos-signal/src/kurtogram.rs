@@ -398,8 +398,8 @@ impl<T: Real> KurtogramPlan<T> {
                 {
                     let p = z.re * z.re + z.im * z.im + r.re * r.re + r.im * r.im;
                     let q = z.re * r.re - z.im * r.im;
-                    *a2 = *a2 + p;
-                    *a4 = *a4 + p * p + four * q * q;
+                    *a2 += p;
+                    *a4 += p * p + four * q * q;
                 }
             }
             // With F frames: ⟨p⟩ = 2·s2/F and ⟨p²⟩ = 2·s4/F.
