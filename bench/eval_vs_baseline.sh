@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 manifest="${1:-../shared/data/cwru/manifest.csv}"
-venv=target/bench-venv
+venv="${CARGO_TARGET_DIR:-target}/bench-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q numpy scipy
@@ -15,7 +15,7 @@ cargo build --release -p fos >/dev/null
 fos="${CARGO_TARGET_DIR:-target}/release/fos"
 base=../shared/bench/baseline_eval.py
 "$venv/bin/python" -c 'import numpy, scipy; print("numpy", numpy.__version__, "scipy", scipy.__version__)'
-hyperfine --warmup 2 --runs 15 --export-json target/eval_vs_baseline.json \
+hyperfine --warmup 2 --runs 15 --export-json "${CARGO_TARGET_DIR:-target}/eval_vs_baseline.json" \
   -n baseline_eval.py "$venv/bin/python $base --test $manifest --json" \
   -n "fos eval" "$fos eval --test $manifest --json" \
   -n "fos eval (+train selection)" "$fos eval --test $manifest --train $manifest --json"

@@ -174,28 +174,44 @@ impl MachineModel {
         self.config.per_decision_alpha() / 5.0
     }
 
+    /// Runs `null_windows` white-noise windows through the very chain of this model, in two
+    /// seeded halves on two threads (deterministic whatever the machine's core count).
     fn simulate_null(&self) -> Result<NullModel, Error> {
-        let mut an = StreamAnalyzer::new(
-            &self.config,
-            self.analysis_fs,
-            self.cutoff_hz,
-            self.orders(),
-            self.nominal_shaft_hz,
-            self.band_lo_hz,
-            false,
-        )?;
-        let n = an.window_len();
-        let mut rng = Rng::new(0x05EE_DF05 ^ n as u64);
-        let mut x = vec![0.0; n];
-        let mut stats: [Vec<f64>; 4] = Default::default();
-        for _ in 0..self.config.null_windows {
-            for v in x.iter_mut() {
-                *v = rng.gauss();
+        let half = self.config.null_windows.div_ceil(2);
+        let run = |part: u64| -> Result<[Vec<f64>; 4], Error> {
+            let mut an = StreamAnalyzer::new(
+                &self.config,
+                self.analysis_fs,
+                self.cutoff_hz,
+                self.orders(),
+                self.nominal_shaft_hz,
+                self.band_lo_hz,
+                false,
+            )?;
+            let n = an.window_len();
+            let mut rng = Rng::new(0x05EE_DF05 ^ (n as u64) ^ (part << 32));
+            let mut x = vec![0.0; n];
+            let mut stats: [Vec<f64>; 4] = Default::default();
+            for _ in 0..half {
+                for v in x.iter_mut() {
+                    *v = rng.gauss();
+                }
+                let f = an.analyze(&x);
+                for (i, s) in f.statistics().iter().enumerate() {
+                    stats[i].push(*s);
+                }
             }
-            let f = an.analyze(&x);
-            for (i, s) in f.statistics().iter().enumerate() {
-                stats[i].push(*s);
-            }
+            Ok(stats)
+        };
+        let (a, b) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| run(1));
+            let a = run(0);
+            (a, h.join())
+        });
+        let mut stats = a?;
+        let other = b.map_err(|_| Error::Config("the null-model simulation thread panicked".into()))??;
+        for (s, o) in stats.iter_mut().zip(other) {
+            s.extend(o);
         }
         let alpha = self.family_alpha();
         let mut med = [0.0; 4];

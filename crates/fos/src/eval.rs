@@ -51,14 +51,22 @@ struct Variant {
     estimate_speed: bool,
 }
 
+/// The configured analysis first, then the named variants that differ from it.
 fn variants(cfg: &AnalysisConfig) -> Vec<Variant> {
-    vec![
+    let all = vec![
         Variant { name: "configured", band_mode: cfg.band_mode, whiten: cfg.whiten, estimate_speed: true },
         Variant { name: "whitened-full-band", band_mode: BandMode::Full, whiten: true, estimate_speed: true },
         Variant { name: "whitened-full-band-nominal-speed", band_mode: BandMode::Full, whiten: true, estimate_speed: false },
         Variant { name: "whitened-kurtogram-band", band_mode: BandMode::Kurtogram, whiten: true, estimate_speed: true },
         Variant { name: "raw-kurtogram-band", band_mode: BandMode::Kurtogram, whiten: false, estimate_speed: true },
-    ]
+    ];
+    let mut out: Vec<Variant> = Vec::new();
+    for v in all {
+        if !out.iter().any(|o| o.band_mode == v.band_mode && o.whiten == v.whiten && o.estimate_speed == v.estimate_speed) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]
