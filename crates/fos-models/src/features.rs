@@ -177,7 +177,7 @@ impl StreamAnalyzer {
     pub fn analyze(&mut self, x: &[f64]) -> WindowFeatures {
         debug_assert_eq!(x.len(), self.n);
         let ts = fos_signal::stats::time_stats(x);
-        let level = self.robust_level(x);
+        let level = self.robust_level(x, ts.mean);
 
         if self.kurt.is_some() && self.spectrum_moved(x) {
             self.reselect_band(x);
@@ -210,18 +210,33 @@ impl StreamAnalyzer {
         }
     }
 
-    fn robust_level(&mut self, x: &[f64]) -> f64 {
+    /// Median of the sub-block RMS values about the window mean, in one pass (per block: sum and
+    /// sum of squares in four lanes; `Σ(x − m)² = Σx² − 2mΣx + n·m²`).
+    fn robust_level(&mut self, x: &[f64], mean: f64) -> f64 {
         let k = self.cfg.subblocks.min(x.len()).max(1);
         let len = x.len() / k;
         if len == 0 {
             return 0.0;
         }
-        let mean = x.iter().sum::<f64>() / x.len() as f64;
         self.scratch.clear();
         for b in 0..k {
-            let s = &x[b * len..(b + 1) * len];
-            let ms = s.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / len as f64;
-            self.scratch.push(ms.sqrt());
+            let blk = &x[b * len..(b + 1) * len];
+            let (mut s, mut q) = ([0.0f64; 4], [0.0f64; 4]);
+            let mut chunks = blk.chunks_exact(4);
+            for c in &mut chunks {
+                for i in 0..4 {
+                    s[i] += c[i];
+                    q[i] += c[i] * c[i];
+                }
+            }
+            let (mut sum, mut sq) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
+            for v in chunks.remainder() {
+                sum += v;
+                sq += v * v;
+            }
+            let n = len as f64;
+            let ms = (sq - 2.0 * mean * sum + n * mean * mean) / n;
+            self.scratch.push(ms.max(0.0).sqrt());
         }
         median_in_place(&mut self.scratch)
     }
