@@ -143,6 +143,7 @@ impl StreamMedian {
 /// a fault when at least half the windows are flagged (faults persist; isolated events do not), the
 /// family most often named by the flagged windows.
 struct Judge {
+    calibrated: bool,
     windows: u64,
     flagged: u64,
     votes_flagged: [u64; 4],
@@ -162,8 +163,9 @@ struct WindowSummary {
 }
 
 impl Judge {
-    fn new() -> Self {
+    fn new(calibrated: bool) -> Self {
         Self {
+            calibrated,
             windows: 0,
             flagged: 0,
             votes_flagged: [0; 4],
@@ -208,10 +210,14 @@ impl Judge {
         let fi = (0..4).max_by_key(|i| votes[*i]).unwrap_or(0);
         let family = FAMILIES[fi];
         let fam_median = self.family[fi].median();
-        let mut evidence = vec![format!(
-            "vibration level: median rise score {:.2} (1.0 = the smallest significant change)",
-            self.level.median()
-        )];
+        let mut evidence = vec![if self.calibrated {
+            format!(
+                "vibration level: median rise score {:.2} over the baseline (1.0 = the smallest significant change)",
+                self.level.median()
+            )
+        } else {
+            "vibration level: not judged (no baseline calibration; give --model from `fos eval --save-models`)".to_string()
+        }];
         let mut strongest = None;
         let mut family_confident = false;
         if let Some((best, t, fe, ws)) = &self.strongest[fi] {
@@ -418,7 +424,7 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
     let mut an = model.analyzer(shaft)?;
     let n = an.window_len();
     let hop = job::hop_len(&model.config, model.analysis_fs);
-    let mut judge = Judge::new();
+    let mut judge = Judge::new(model.baseline.is_some());
     let mut keep: Option<PlotKeep> = None;
     sink.header(&path, &signal, &model)?;
     // Samples stream through in chunks: memory stays bounded whatever the recording's length.
@@ -538,7 +544,7 @@ fn analyze_prepared(model: &MachineModel, p: &Prepared<'_>, plot: Option<&Path>,
     let n = an.window_len();
     let hop = job::hop_len(&model.config, model.analysis_fs);
     let t0 = p.row.start_s.unwrap_or(0.0);
-    let mut judge = Judge::new();
+    let mut judge = Judge::new(model.baseline.is_some());
     let mut keep: Option<PlotKeep> = None;
     sink.header(&p.row.path, &p.row.signal, model)?;
     for (i, s) in job::window_starts(p.samples.len(), n, hop).enumerate() {
