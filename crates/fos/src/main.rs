@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// FOS, a factory operating system for physics-aware industrial AI.
 #[derive(Debug, Parser)]
-#[command(name = "fos", version, about, long_about = None)]
+#[command(name = "fos", version, about = "FOS, a factory operating system for physics-aware industrial AI", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
