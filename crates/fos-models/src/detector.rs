@@ -1,17 +1,22 @@
 //! The per-machine detector and diagnoser: calibration, scores, thresholds and verdicts.
 //!
-//! A window's **score** is the largest of five normalised indicators; a decision is "fault" when it
+//! A window's **score** is the largest of six normalised indicators; a decision is "fault" when it
 //! exceeds 1:
 //! - the rise of the knock-robust vibration level over the machine's baseline, in units of
 //!   `max(ln(1 + min_level_change), z·σ_baseline)`, where `z` is the normal quantile of the
-//!   per-decision false-alarm budget (only when the machine has baseline rows);
+//!   per-indicator false-alarm budget (only when the machine has baseline rows);
+//! - the rise of the knock-robust impulsiveness (median over sub-blocks of the envelope band's
+//!   spectral kurtosis) over the baseline, in units of the rise white noise reaches through the same
+//!   chain with the budget (Gumbel fit to simulated windows), or of `z·σ_baseline` if larger (only
+//!   with baseline rows: gears, valves and process noise are impulsive too);
 //! - for each fault family, the excess of its line statistic over its healthy reference (the
 //!   baseline median, or the white-noise median without baseline), in units of the excess that
-//!   white noise run through the very same chain reaches with the per-decision false-alarm budget
-//!   (a Gumbel fit to simulated windows), or of the baseline spread if that is larger.
+//!   white noise run through the very same chain reaches with the budget, or of the baseline spread
+//!   if that is larger.
 //!
-//! Both indicators ignore isolated knocks: the level is a median over sub-blocks, and a single
-//! impact has a flat envelope spectrum that raises peaks and floor alike.
+//! None reacts to isolated knocks: level and impulsiveness are medians over sub-blocks (a knock
+//! touches one or two), and a single impact has a flat envelope spectrum that raises peaks and floor
+//! alike.
 //!
 //! The **diagnosis** is the family with the largest normalised excess: physics evidence (which
 //! fault-frequency family, its harmonics and sidebands), so it carries to bearings never seen.
@@ -26,7 +31,7 @@ use fos_signal::kinematics::FaultOrders;
 use serde::{Deserialize, Serialize};
 
 /// The version written into model files; bumped on any incompatible change.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// Healthy statistics of a machine, from its baseline windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +42,10 @@ pub struct Baseline {
     pub log_level_median: f64,
     /// Robust spread of ln(level).
     pub log_level_sigma: f64,
+    /// Median of the windows' knock-robust impulsiveness.
+    pub impulsiveness_median: f64,
+    /// Robust spread of the windows' impulsiveness.
+    pub impulsiveness_sigma: f64,
     /// Median line statistic per family.
     pub family_median: [f64; 4],
     /// Robust spread of the line statistic per family.
@@ -54,6 +63,10 @@ pub struct NullModel {
     pub median: [f64; 4],
     /// Statistic per family that white noise exceeds with the per-family false-alarm budget.
     pub threshold: [f64; 4],
+    /// Median impulsiveness under white noise.
+    pub impulsiveness_median: f64,
+    /// Impulsiveness that white noise exceeds with the per-indicator false-alarm budget.
+    pub impulsiveness_threshold: f64,
 }
 
 /// A calibrated model of one machine (one sensor position).
@@ -99,6 +112,8 @@ pub struct Verdict {
     pub predicted: Label,
     /// Normalised level rise (score contribution of the vibration level).
     pub level_score: f64,
+    /// Normalised rise of the knock-robust impulsiveness over the baseline (0 without one).
+    pub impulsiveness_score: f64,
     /// Normalised excess per family, in [`FAMILIES`] order.
     pub family_scores: [f64; 4],
     /// Which indicator set the score: `level` or a family name.
@@ -144,7 +159,14 @@ impl MachineModel {
             band_lo_hz,
             nominal_shaft_hz,
             estimate_speed,
-            null: NullModel { band_lo_hz, band_hi_hz: cutoff_hz, median: [0.0; 4], threshold: [0.0; 4] },
+            null: NullModel {
+                band_lo_hz,
+                band_hi_hz: cutoff_hz,
+                median: [0.0; 4],
+                threshold: [0.0; 4],
+                impulsiveness_median: 0.0,
+                impulsiveness_threshold: 0.0,
+            },
             baseline: None,
         };
         m.null = m.simulate_null()?;
@@ -170,15 +192,15 @@ impl MachineModel {
     }
 
     fn family_alpha(&self) -> f64 {
-        // Five indicators share the per-decision budget (Bonferroni).
-        self.config.per_decision_alpha() / 5.0
+        // Six indicators share the per-decision budget (Bonferroni): level, impulsiveness, four families.
+        self.config.per_decision_alpha() / 6.0
     }
 
     /// Runs `null_windows` white-noise windows through the very chain of this model, in two
     /// seeded halves on two threads (deterministic whatever the machine's core count).
     fn simulate_null(&self) -> Result<NullModel, Error> {
         let half = self.config.null_windows.div_ceil(2);
-        let run = |part: u64| -> Result<[Vec<f64>; 4], Error> {
+        let run = |part: u64| -> Result<[Vec<f64>; 5], Error> {
             let mut an = StreamAnalyzer::new(
                 &self.config,
                 self.analysis_fs,
@@ -191,7 +213,7 @@ impl MachineModel {
             let n = an.window_len();
             let mut rng = Rng::new(0x05EE_DF05 ^ (n as u64) ^ (part << 32));
             let mut x = vec![0.0; n];
-            let mut stats: [Vec<f64>; 4] = Default::default();
+            let mut stats: [Vec<f64>; 5] = Default::default();
             for _ in 0..half {
                 for v in x.iter_mut() {
                     *v = rng.gauss();
@@ -200,6 +222,7 @@ impl MachineModel {
                 for (i, s) in f.statistics().iter().enumerate() {
                     stats[i].push(*s);
                 }
+                stats[4].push(f.impulsiveness);
             }
             Ok(stats)
         };
@@ -220,7 +243,14 @@ impl MachineModel {
             med[i] = median(&stats[i]);
             thr[i] = gumbel_upper_quantile(&stats[i], alpha);
         }
-        Ok(NullModel { band_lo_hz: self.band_lo_hz, band_hi_hz: self.cutoff_hz, median: med, threshold: thr })
+        Ok(NullModel {
+            band_lo_hz: self.band_lo_hz,
+            band_hi_hz: self.cutoff_hz,
+            median: med,
+            threshold: thr,
+            impulsiveness_median: median(&stats[4]),
+            impulsiveness_threshold: gumbel_upper_quantile(&stats[4], alpha),
+        })
     }
 
     /// Calibrates on the features of the machine's baseline windows.
@@ -237,10 +267,13 @@ impl MachineModel {
             fm[i] = median(&v);
             fsig[i] = mad_sigma(&v);
         }
+        let imp: Vec<f64> = baseline.iter().map(|f| f.impulsiveness).collect();
         self.baseline = Some(Baseline {
             windows: baseline.len(),
             log_level_median: median(&logs),
             log_level_sigma: mad_sigma(&logs),
+            impulsiveness_median: median(&imp),
+            impulsiveness_sigma: mad_sigma(&imp),
             family_median: fm,
             family_sigma: fsig,
         });
@@ -282,11 +315,20 @@ impl MachineModel {
         }
         let family = FAMILIES[best];
         let family_confident = family_scores[best] > 1.0;
-        let (score, driver) = if level_score > fam_score {
-            (level_score, "level".to_string())
-        } else {
-            (fam_score, family.as_str().to_string())
+        let imp_unit = (self.null.impulsiveness_threshold - self.null.impulsiveness_median).max(1e-6);
+        let impulsiveness_score = match &self.baseline {
+            Some(b) => (f.impulsiveness - b.impulsiveness_median) / imp_unit.max(z * b.impulsiveness_sigma),
+            // Without a baseline a machine's own impulsiveness is unknown (gears, valves and
+            // process noise are impulsive too): only the fault families' lines are judged.
+            None => 0.0,
         };
+        let (mut score, mut driver) = (fam_score, family.as_str().to_string());
+        if level_score > score {
+            (score, driver) = (level_score, "level".to_string());
+        }
+        if impulsiveness_score > score {
+            (score, driver) = (impulsiveness_score, "impulsiveness".to_string());
+        }
         let faulty = score > 1.0;
         Verdict {
             score,
@@ -295,6 +337,7 @@ impl MachineModel {
             family_confident,
             predicted: if faulty { family } else { Label::Normal },
             level_score,
+            impulsiveness_score,
             family_scores,
             driver,
         }

@@ -107,7 +107,7 @@ fn model_file_round_trips_and_rejects_other_versions() {
     let text = m.to_json();
     let back = MachineModel::from_json(&text).expect("reads back");
     assert_eq!(back, m);
-    let bumped = text.replacen("\"format_version\": 1", "\"format_version\": 999", 1);
+    let bumped = text.replacen("\"format_version\": 2", "\"format_version\": 999", 1);
     let err = MachineModel::from_json(&bumped).expect_err("other version refused");
     assert!(err.to_string().contains("format_version"), "{err}");
     assert!(MachineModel::from_json("{").is_err());
