@@ -152,3 +152,63 @@ fn bad_bearing_and_missing_file_are_reported() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.wav"));
 }
+
+#[test]
+fn a_saved_model_calibrates_analyze() {
+    let Some(d) = data() else { return };
+    let m = d.join("cwru/manifest.csv");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    let out = fos(&["eval", "--test", m.to_str().unwrap(), "--save-models", models.to_str().unwrap(), "--no-rows"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let model = models.join("cwru-de.model.json");
+    let text = std::fs::read_to_string(&model).expect("model written");
+    assert!(text.contains("\"format_version\""));
+    let summary = |file: &str, signal: &str, fs: &str| -> Value {
+        let out = fos(&[
+            "analyze",
+            d.join("cwru").join(file).to_str().unwrap(),
+            "--signal",
+            signal,
+            "--fs",
+            fs,
+            "--shaft-hz",
+            "29.93",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        serde_json::from_str(text.lines().last().expect("summary line")).expect("JSON")
+    };
+    // The healthy recording (48 kHz, resampled to the model's 12 kHz) stays healthy under calibration.
+    let healthy = summary("normal_0_97.mat", "X097_DE_time", "48000");
+    assert_eq!(healthy["calibrated"], true);
+    assert_eq!(healthy["overall"]["faulty"], false, "{}", healthy["overall"]);
+    let faulty = summary("12k_Drive_End_IR007_0_105.mat", "X105_DE_time", "12000");
+    assert_eq!(faulty["overall"]["predicted"], "inner", "{}", faulty["overall"]);
+}
+
+#[test]
+fn analyze_a_manifest_reports_every_non_baseline_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = fos(&["synth", dir.path().to_str().unwrap(), "--healthy-seconds", "20"]);
+    assert!(st.status.success());
+    let m = dir.path().join("manifest.csv");
+    let out = fos(&["analyze", "--manifest", m.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .filter(|v| v["kind"] == "recording")
+        .collect();
+    // 10 rows, one of them baseline.
+    assert_eq!(recs.len(), 9);
+    for r in &recs {
+        assert_eq!(r["calibrated"], true);
+        if r["label"] == "normal" {
+            assert_eq!(r["overall"]["faulty"], false, "{r}");
+        }
+    }
+}
