@@ -321,8 +321,7 @@ impl<T: Real> EnvelopePlan<T> {
             0.0
         };
         let nb = out.block_kurtosis.len().min(m);
-        if nb > 0 {
-            let len = m / nb;
+        if let Some(len) = m.checked_div(nb) {
             for (b, v) in out.block_kurtosis.iter_mut().enumerate().take(nb) {
                 let (mut a1, mut a2) = (0.0f64, 0.0f64);
                 for p in &env[b * len..(b + 1) * len] {
