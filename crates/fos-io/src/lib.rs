@@ -39,7 +39,7 @@ pub mod wav;
 
 pub use crate::csv::read_csv_column;
 pub use error::{Error, Result};
-pub use manifest::{check_split, load_row, BearingInfo, Manifest, Row};
+pub use manifest::{check_split, load_row, stream_row, BearingInfo, Manifest, Row};
 pub use mat::MatFile;
 pub use signal::{open_stream, read_signal, SampleStream, Signal};
 pub use wav::read_wav_channel;

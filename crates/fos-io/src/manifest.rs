@@ -583,9 +583,10 @@ pub fn check_split(train: &Manifest, test: &Manifest) -> Result<()> {
     }
 }
 
-/// Reads the samples of a manifest row: its signal, checked against the row (a WAV file's own
-/// rate must match `fs_hz`), cut to `start_s..end_s`. Errors name the manifest line.
-pub fn load_row(row: &Row) -> Result<Vec<f64>> {
+/// Streams the samples of a manifest row to `sink` in chunks, in bounded memory: its signal, checked
+/// against the row (a WAV file's own rate must match `fs_hz`), cut to `start_s..end_s`. Errors name
+/// the manifest line; the sink's own errors pass through. Returns the number of samples delivered.
+pub fn stream_row<E: From<Error>>(row: &Row, mut sink: impl FnMut(&[f64]) -> std::result::Result<(), E>) -> std::result::Result<u64, E> {
     let wrap = |e: Error| Error::Row {
         manifest: row.manifest.clone(),
         line: row.line,
@@ -601,21 +602,16 @@ pub fn load_row(row: &Row) -> Result<Vec<f64>> {
     let mut s = open_stream(&row.file, &row.signal).map_err(wrap)?;
     if let Some(rate) = s.file_rate_hz() {
         if (rate - row.fs_hz).abs() > 1e-9 * rate.max(row.fs_hz) {
-            return Err(sig_err(format!(
+            return Err(E::from(sig_err(format!(
                 "manifest line {} says fs_hz={} but the file is {rate} Hz; fix the fs_hz column",
                 row.line, row.fs_hz
-            )));
+            ))));
         }
     }
     let fs = row.fs_hz;
     let start = (row.start_s.unwrap_or(0.0) * fs).round() as u64;
     let end = row.end_s.map(|e| (e * fs).round() as u64);
-    let mut out = Vec::with_capacity(
-        end.map(|e| e.saturating_sub(start))
-            .or(s.len_hint())
-            .unwrap_or(0)
-            .min(1 << 20) as usize,
-    );
+    let mut delivered: u64 = 0;
     let mut buf = vec![0.0; CHUNK];
     let mut pos: u64 = 0;
     loop {
@@ -627,7 +623,9 @@ pub fn load_row(row: &Row) -> Result<Vec<f64>> {
         let lo = start.saturating_sub(pos).min(n as u64) as usize;
         let hi = end.map_or(n as u64, |e| e.saturating_sub(pos).min(n as u64)) as usize;
         if lo < hi {
-            out.extend_from_slice(chunk.get(lo..hi).unwrap_or_default());
+            let part = chunk.get(lo..hi).unwrap_or_default();
+            delivered += part.len() as u64;
+            sink(part)?;
         }
         pos += n as u64;
         if end.is_some_and(|e| pos >= e) {
@@ -636,32 +634,43 @@ pub fn load_row(row: &Row) -> Result<Vec<f64>> {
     }
     let len_text = |len: u64| format!("{len} samples = {} s at fs_hz={fs}", len as f64 / fs);
     if pos == 0 {
-        return Err(wrap(Error::EmptySignal {
+        return Err(E::from(wrap(Error::EmptySignal {
             path: row.file.clone(),
             signal: row.signal.clone(),
-        }));
+        })));
     }
     if start >= pos {
-        return Err(sig_err(format!(
+        return Err(E::from(sig_err(format!(
             "start_s={} s is at or beyond the end of the recording ({})",
             row.start_s.unwrap_or(0.0),
             len_text(pos)
-        )));
+        ))));
     }
     if let Some(e) = end {
         if e > pos {
-            return Err(sig_err(format!(
+            return Err(E::from(sig_err(format!(
                 "end_s={} s is beyond the end of the recording ({})",
                 row.end_s.unwrap_or(0.0),
                 len_text(pos)
-            )));
+            ))));
         }
     }
-    if out.is_empty() {
-        return Err(sig_err(format!(
+    if delivered == 0 {
+        return Err(E::from(sig_err(format!(
             "the range {} holds no sample at fs_hz={fs}",
             row.range_text()
-        )));
+        ))));
     }
+    Ok(delivered)
+}
+
+/// Reads the samples of a manifest row: its signal, checked against the row (a WAV file's own
+/// rate must match `fs_hz`), cut to `start_s..end_s`. Errors name the manifest line.
+pub fn load_row(row: &Row) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    stream_row::<Error>(row, |part| {
+        out.extend_from_slice(part);
+        Ok(())
+    })?;
     Ok(out)
 }

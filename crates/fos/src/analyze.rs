@@ -421,50 +421,38 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
             bail!("{}: the file is sampled at {rate} Hz but --fs says {fs}; give --fs {rate}", file.display());
         }
     }
-    let mut resampler = fos_signal::resample::Resampler::<f64>::new(fs, model.analysis_fs, model.cutoff_hz)
-        .with_context(|| format!("resampling {} from {fs} Hz to {} Hz", file.display(), model.analysis_fs))?;
     let mut an = model.analyzer(shaft)?;
     let n = an.window_len();
     let hop = job::hop_len(&model.config, model.analysis_fs);
+    let mut windower = job::Windower::new(fs, model.analysis_fs, model.cutoff_hz, n, hop)
+        .with_context(|| format!("{}", file.display()))?;
     let mut judge = Judge::new(model.baseline.is_some());
     let mut keep: Option<PlotKeep> = None;
     sink.header(&path, &signal, &model)?;
-    // Samples stream through in chunks: memory stays bounded whatever the recording's length.
     let pb = job::progress(stream.len_hint().unwrap_or(0), "analysing");
+    // Samples stream through in chunks: memory stays bounded whatever the recording's length.
     let mut chunk = vec![0.0; 1 << 16];
-    let mut pending: Vec<f64> = Vec::with_capacity(2 * n + chunk.len());
-    let mut skip = resampler.delay_out_samples();
     let mut index = 0u64;
-    let mut done = false;
-    while !done {
+    let mut on_window = |w: &[f64]| -> Result<()> {
+        let f = an.analyze(w);
+        let v = model.decide(&f);
+        let t = model.config.window_s + index as f64 * model.config.hop_s;
+        index += 1;
+        if a.plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
+            keep = Some(keep_of(&an, &v, &f));
+        }
+        sink.window(&path, t, &f, &v)?;
+        judge.push(t, &f, &v);
+        Ok(())
+    };
+    loop {
         let got = stream.read(&mut chunk)?;
         pb.inc(got as u64);
         if got == 0 {
-            resampler.flush(&mut pending);
-            done = true;
-        } else {
-            resampler.process(&chunk[..got], &mut pending);
+            windower.finish(&mut on_window)?;
+            break;
         }
-        // The filter's delay: until it is skipped, everything produced is lead-in.
-        if skip > 0 {
-            let d = skip.min(pending.len());
-            pending.drain(..d);
-            skip -= d;
-        }
-        let mut start = 0;
-        while pending.len() - start >= n {
-            let f = an.analyze(&pending[start..start + n]);
-            let v = model.decide(&f);
-            let t = model.config.window_s + index as f64 * model.config.hop_s;
-            index += 1;
-            if a.plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
-                keep = Some(keep_of(&an, &v, &f));
-            }
-            sink.window(&path, t, &f, &v)?;
-            judge.push(t, &f, &v);
-            start += hop;
-        }
-        pending.drain(..start.min(pending.len()));
+        windower.push(&chunk[..got], &mut on_window)?;
     }
     pb.finish_and_clear();
     finish(sink, &model, &path, &signal, None, judge, keep, a.plot.as_deref())
@@ -515,7 +503,7 @@ fn analyze_manifest(
     let rows: Vec<(&Manifest, &Row)> = m.rows.iter().map(|r| (&m, r)).collect();
     let mut machines = job::group_machines(&rows)?;
     let pb = job::progress(rows.len() as u64, "reading");
-    job::load_all(&mut machines, cfg, &pb)?;
+    job::load_all(&mut machines, cfg, &pb, |r| r.role == Role::Baseline)?;
     pb.finish_and_clear();
     let mut count = 0;
     for mr in &machines {
@@ -542,23 +530,22 @@ fn numbered(p: &Path, i: usize) -> PathBuf {
 }
 
 fn analyze_prepared(model: &MachineModel, p: &Prepared<'_>, plot: Option<&Path>, sink: &mut Sink<'_>) -> Result<()> {
-    let mut an = model.analyzer(p.row.shaft_hz)?;
-    let n = an.window_len();
-    let hop = job::hop_len(&model.config, model.analysis_fs);
     let t0 = p.row.start_s.unwrap_or(0.0);
     let mut judge = Judge::new(model.baseline.is_some());
     let mut keep: Option<PlotKeep> = None;
     sink.header(&p.row.path, &p.row.signal, model)?;
-    for (i, s) in job::window_starts(p.samples.len(), n, hop).enumerate() {
-        let f = an.analyze(&p.samples[s..s + n]);
+    let mut i = 0usize;
+    job::each_window(model, p, |an, f| {
         let v = model.decide(&f);
         let t = t0 + model.config.window_s + i as f64 * model.config.hop_s;
+        i += 1;
         if plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
-            keep = Some(keep_of(&an, &v, &f));
+            keep = Some(keep_of(an, &v, &f));
         }
         sink.window(&p.row.path, t, &f, &v)?;
         judge.push(t, &f, &v);
-    }
+        Ok(())
+    })?;
     let label = if p.row.label == Label::Unknown { None } else { Some(p.row.label) };
     finish(sink, model, &p.row.path, &p.row.signal, label, judge, keep, plot)
 }

@@ -142,7 +142,9 @@ pub(crate) fn run(a: EvalArgs) -> Result<ExitCode> {
     }
     let mut machines = job::group_machines(&rows)?;
     let pb = job::progress(rows.len() as u64, "reading");
-    job::load_all(&mut machines, &cfg, &pb)?;
+    // Baseline and train rows are read more than once (calibration, variant selection); test rows are
+    // streamed once, so a long test recording never sits in memory.
+    job::load_all(&mut machines, &cfg, &pb, |r| r.role != Role::Test)?;
     pb.finish_and_clear();
 
     let vs = variants(&cfg);

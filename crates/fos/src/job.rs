@@ -82,16 +82,24 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// Loads every row of every machine at its machine's analysis rate, band-limited at the machine's
-/// cut-off, in parallel.
-pub(crate) fn load_all(machines: &mut [MachineRows<'_>], cfg: &AnalysisConfig, pb: &ProgressBar) -> Result<()> {
+/// Loads the rows of every machine that `keep` selects at the machine's analysis rate, band-limited
+/// at the machine's cut-off, in parallel. The others stay unloaded and are streamed when analysed.
+pub(crate) fn load_all(
+    machines: &mut [MachineRows<'_>],
+    cfg: &AnalysisConfig,
+    pb: &ProgressBar,
+    keep: impl Fn(&Row) -> bool,
+) -> Result<()> {
     let mut jobs: Vec<(&mut Prepared<'_>, f64)> = Vec::new();
     for m in machines.iter_mut() {
         let fa = m.analysis_fs;
         for p in m.rows.iter_mut() {
-            jobs.push((p, fa));
+            if keep(p.row) {
+                jobs.push((p, fa));
+            }
         }
     }
+    pb.set_length(jobs.len() as u64);
     let results = par_map(jobs, |(p, fa)| -> Result<()> {
         p.samples = load_row_at(p.row, fa, cfg.cutoff_frac * fa)?;
         pb.inc(1);
@@ -109,6 +117,68 @@ pub(crate) fn load_row_at(row: &Row, fs: f64, cutoff_hz: f64) -> Result<Vec<f64>
         .with_context(|| format!("resampling {} ({}) from {} Hz to {fs} Hz", row.file.display(), row.signal, row.fs_hz))
 }
 
+/// Turns a stream of samples at `fs_in` into decision windows at the analysis rate: resamples
+/// (with the machine's low-pass), drops the filter's delay, and hands out every window of `n`
+/// samples every `hop`, keeping at most a window and a chunk in memory.
+pub(crate) struct Windower {
+    rs: fos_signal::resample::Resampler<f64>,
+    skip: usize,
+    pending: Vec<f64>,
+    n: usize,
+    hop: usize,
+}
+
+impl Windower {
+    pub(crate) fn new(fs_in: f64, fs: f64, cutoff_hz: f64, n: usize, hop: usize) -> Result<Self> {
+        let rs = fos_signal::resample::Resampler::<f64>::new(fs_in, fs, cutoff_hz)
+            .with_context(|| format!("resampling from {fs_in} Hz to {fs} Hz"))?;
+        Ok(Self { skip: rs.delay_out_samples(), rs, pending: Vec::with_capacity(4 * n), n, hop: hop.max(1) })
+    }
+
+    /// Feeds samples; calls `f` on each window that became complete.
+    pub(crate) fn push(&mut self, part: &[f64], f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
+        self.rs.process(part, &mut self.pending);
+        self.drain(f)
+    }
+
+    /// Ends the stream: flushes the filter and hands out the last windows.
+    pub(crate) fn finish(&mut self, f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
+        self.rs.flush(&mut self.pending);
+        self.drain(f)
+    }
+
+    fn drain(&mut self, f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
+        if self.skip > 0 {
+            let d = self.skip.min(self.pending.len());
+            self.pending.drain(..d);
+            self.skip -= d;
+        }
+        let mut start = 0;
+        while self.pending.len() - start >= self.n {
+            f(&self.pending[start..start + self.n])?;
+            start += self.hop;
+        }
+        self.pending.drain(..start.min(self.pending.len()));
+        Ok(())
+    }
+}
+
+/// Streams one manifest row through a [`Windower`]: the same windows as [`load_row_at`] followed by
+/// [`window_starts`], in bounded memory whatever the row's length.
+pub(crate) fn for_each_window(
+    row: &Row,
+    fs: f64,
+    cutoff_hz: f64,
+    n: usize,
+    hop: usize,
+    mut f: impl FnMut(&[f64]) -> Result<()>,
+) -> Result<()> {
+    let mut w = Windower::new(row.fs_hz, fs, cutoff_hz, n, hop)
+        .with_context(|| format!("{} ({})", row.file.display(), row.signal))?;
+    fos_io::stream_row(row, |part| -> Result<()> { w.push(part, &mut f) })?;
+    w.finish(&mut f)
+}
+
 /// Start indices of the decision windows of a signal of `len` samples.
 pub(crate) fn window_starts(len: usize, n: usize, hop: usize) -> impl Iterator<Item = usize> {
     let count = if len >= n && hop > 0 { (len - n) / hop + 1 } else { 0 };
@@ -122,10 +192,36 @@ pub(crate) fn hop_len(cfg: &AnalysisConfig, fs: f64) -> usize {
 
 /// The features of every decision window of a row.
 pub(crate) fn row_features(model: &MachineModel, p: &Prepared<'_>) -> Result<Vec<WindowFeatures>> {
+    let mut out = Vec::new();
+    each_window(model, p, |_, f| {
+        out.push(f);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Runs a model's analyzer over every decision window of a row: from its loaded samples, or
+/// streamed from its file when they were not loaded (`Prepared::samples` empty).
+pub(crate) fn each_window(
+    model: &MachineModel,
+    p: &Prepared<'_>,
+    mut f: impl FnMut(&fos_models::features::StreamAnalyzer, WindowFeatures) -> Result<()>,
+) -> Result<()> {
     let mut an = model.analyzer(p.row.shaft_hz)?;
     let n = an.window_len();
     let hop = hop_len(&model.config, model.analysis_fs);
-    Ok(window_starts(p.samples.len(), n, hop).map(|s| an.analyze(&p.samples[s..s + n])).collect())
+    if p.samples.is_empty() {
+        for_each_window(p.row, model.analysis_fs, model.cutoff_hz, n, hop, |w| {
+            let feats = an.analyze(w);
+            f(&an, feats)
+        })
+    } else {
+        for s in window_starts(p.samples.len(), n, hop) {
+            let feats = an.analyze(&p.samples[s..s + n]);
+            f(&an, feats)?;
+        }
+        Ok(())
+    }
 }
 
 /// Features of many rows, in parallel over rows, in the order given.
