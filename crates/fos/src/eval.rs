@@ -226,7 +226,11 @@ fn decision_rows(model: &MachineModel, rows: &[&Prepared<'_>]) -> Result<Vec<Dec
 }
 
 /// Scores every variant on the machine's train rows; `None` without faulty train rows.
-fn select_variant(m: &MachineRows<'_>, cfg: &AnalysisConfig, vs: &[Variant]) -> Result<Option<Vec<(f64, VariantScore)>>> {
+fn select_variant(
+    m: &MachineRows<'_>,
+    cfg: &AnalysisConfig,
+    vs: &[Variant],
+) -> Result<Option<Vec<(f64, VariantScore, MachineModel)>>> {
     let train: Vec<&Prepared<'_>> =
         m.rows.iter().filter(|p| p.row.role == Role::Train && p.row.label != Label::Unknown).collect();
     if !train.iter().any(|p| p.row.label.is_fault()) {
@@ -247,15 +251,16 @@ fn select_variant(m: &MachineRows<'_>, cfg: &AnalysisConfig, vs: &[Variant]) -> 
                 train_diagnosis_accuracy: s.diagnosis.accuracy,
                 train_macro_f1: s.diagnosis.macro_f1,
             },
+            model,
         ));
     }
     Ok(Some(out))
 }
 
 /// The first variant with the highest key (ties keep the earlier, i.e. the configured one).
-fn best_of(s: &[(f64, VariantScore)]) -> usize {
+fn best_of(s: &[(f64, VariantScore, MachineModel)]) -> usize {
     let mut best = 0;
-    for (i, (k, _)) in s.iter().enumerate() {
+    for (i, (k, _, _)) in s.iter().enumerate() {
         if *k > s[best].0 + 1e-9 {
             best = i;
         }
@@ -264,12 +269,12 @@ fn best_of(s: &[(f64, VariantScore)]) -> usize {
 }
 
 /// The best variant by the train-decision-weighted key over all machines that had train rows.
-fn pooled_choice(sel: &[Option<Vec<(f64, VariantScore)>>], n: usize) -> Option<usize> {
+fn pooled_choice(sel: &[Option<Vec<(f64, VariantScore, MachineModel)>>], n: usize) -> Option<usize> {
     let mut sum = vec![0.0; n];
     let mut any = false;
     for s in sel.iter().flatten() {
         any = true;
-        for (i, (k, v)) in s.iter().enumerate() {
+        for (i, (k, v, _)) in s.iter().enumerate() {
             sum[i] += k * v.train_decisions as f64;
         }
     }
@@ -291,12 +296,16 @@ fn eval_machine(
     vs: &[Variant],
     chosen: usize,
     how: &str,
-    selection: Vec<(f64, VariantScore)>,
+    selection: Vec<(f64, VariantScore, MachineModel)>,
 ) -> Result<(MachineModel, MachineReport, Vec<DecisionRow>)> {
     let scored = |p: &&Prepared<'_>| p.row.label != Label::Unknown;
     let train = m.rows.iter().filter(|p| p.row.role == Role::Train).filter(scored).count();
     let test: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Test).filter(scored).collect();
-    let model = build_model(m, cfg, &vs[chosen])?;
+    // The chosen variant's model was already built and calibrated during selection.
+    let model = match selection.get(chosen) {
+        Some((_, _, model)) => model.clone(),
+        None => build_model(m, cfg, &vs[chosen])?,
+    };
     let rows = decision_rows(&model, &test)?;
     let report = MachineReport {
         machine: m.name.clone(),
@@ -308,7 +317,7 @@ fn eval_machine(
         test_rows: test.len(),
         chosen_variant: vs[chosen].name.to_string(),
         chosen_by: how.to_string(),
-        selection: selection.into_iter().map(|(_, v)| v).collect(),
+        selection: selection.into_iter().map(|(_, v, _)| v).collect(),
         null_threshold: model.null.threshold,
     };
     Ok((model, report, rows))
