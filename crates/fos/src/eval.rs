@@ -225,12 +225,15 @@ fn decision_rows(model: &MachineModel, rows: &[&Prepared<'_>]) -> Result<Vec<Dec
     Ok(out)
 }
 
+/// One scored variant: its selection key, its figures on the train rows, and its calibrated model.
+type Scored = (f64, VariantScore, MachineModel);
+
 /// Scores every variant on the machine's train rows; `None` without faulty train rows.
 fn select_variant(
     m: &MachineRows<'_>,
     cfg: &AnalysisConfig,
     vs: &[Variant],
-) -> Result<Option<Vec<(f64, VariantScore, MachineModel)>>> {
+) -> Result<Option<Vec<Scored>>> {
     let train: Vec<&Prepared<'_>> =
         m.rows.iter().filter(|p| p.row.role == Role::Train && p.row.label != Label::Unknown).collect();
     if !train.iter().any(|p| p.row.label.is_fault()) {
@@ -258,7 +261,7 @@ fn select_variant(
 }
 
 /// The first variant with the highest key (ties keep the earlier, i.e. the configured one).
-fn best_of(s: &[(f64, VariantScore, MachineModel)]) -> usize {
+fn best_of(s: &[Scored]) -> usize {
     let mut best = 0;
     for (i, (k, _, _)) in s.iter().enumerate() {
         if *k > s[best].0 + 1e-9 {
@@ -269,7 +272,7 @@ fn best_of(s: &[(f64, VariantScore, MachineModel)]) -> usize {
 }
 
 /// The best variant by the train-decision-weighted key over all machines that had train rows.
-fn pooled_choice(sel: &[Option<Vec<(f64, VariantScore, MachineModel)>>], n: usize) -> Option<usize> {
+fn pooled_choice(sel: &[Option<Vec<Scored>>], n: usize) -> Option<usize> {
     let mut sum = vec![0.0; n];
     let mut any = false;
     for s in sel.iter().flatten() {
@@ -296,7 +299,7 @@ fn eval_machine(
     vs: &[Variant],
     chosen: usize,
     how: &str,
-    selection: Vec<(f64, VariantScore, MachineModel)>,
+    selection: Vec<Scored>,
 ) -> Result<(MachineModel, MachineReport, Vec<DecisionRow>)> {
     let scored = |p: &&Prepared<'_>| p.row.label != Label::Unknown;
     let train = m.rows.iter().filter(|p| p.row.role == Role::Train).filter(scored).count();
