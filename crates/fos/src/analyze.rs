@@ -507,10 +507,7 @@ fn analyze_manifest(
     pb.finish_and_clear();
     let mut count = 0;
     for mr in &machines {
-        let mut model = MachineModel::new(&mr.name, cfg, mr.geometry, mr.analysis_fs, mr.nominal_shaft_hz, true)?;
-        let base: Vec<&Prepared<'_>> = mr.rows.iter().filter(|p| p.row.role == Role::Baseline).collect();
-        let feats: Vec<_> = job::features_of(&model, &base)?.into_iter().flatten().collect();
-        model.calibrate(&feats)?;
+        let model = job::calibrated_model(mr, cfg, true)?;
         for p in mr.rows.iter().filter(|p| p.row.role != Role::Baseline) {
             let plot_path = plot.map(|pp| numbered(pp, count));
             count += 1;

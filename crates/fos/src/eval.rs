@@ -196,11 +196,7 @@ fn sanitize(s: &str) -> String {
 
 fn build_model(m: &MachineRows<'_>, cfg: &AnalysisConfig, v: &Variant) -> Result<MachineModel> {
     let c = AnalysisConfig { band_mode: v.band_mode, whiten: v.whiten, ..cfg.clone() };
-    let mut model = MachineModel::new(&m.name, &c, m.geometry, m.analysis_fs, m.nominal_shaft_hz, v.estimate_speed)?;
-    let base: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Baseline).collect();
-    let feats: Vec<_> = job::features_of(&model, &base)?.into_iter().flatten().collect();
-    model.calibrate(&feats)?;
-    Ok(model)
+    job::calibrated_model(m, &c, v.estimate_speed)
 }
 
 fn decision_rows(model: &MachineModel, rows: &[&Prepared<'_>]) -> Result<Vec<DecisionRow>> {

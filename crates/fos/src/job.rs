@@ -224,6 +224,16 @@ pub(crate) fn each_window(
     }
 }
 
+/// A model of machine `m` with settings `cfg`, calibrated on the machine's baseline rows (physics
+/// only when it has none).
+pub(crate) fn calibrated_model(m: &MachineRows<'_>, cfg: &AnalysisConfig, estimate_speed: bool) -> Result<MachineModel> {
+    let mut model = MachineModel::new(&m.name, cfg, m.geometry, m.analysis_fs, m.nominal_shaft_hz, estimate_speed)?;
+    let base: Vec<&Prepared<'_>> = m.rows.iter().filter(|p| p.row.role == Role::Baseline).collect();
+    let feats: Vec<_> = features_of(&model, &base)?.into_iter().flatten().collect();
+    model.calibrate(&feats)?;
+    Ok(model)
+}
+
 /// Features of many rows, in parallel over rows, in the order given.
 pub(crate) fn features_of(model: &MachineModel, rows: &[&Prepared<'_>]) -> Result<Vec<Vec<WindowFeatures>>> {
     par_map(rows.to_vec(), |p| row_features(model, p)).into_iter().collect()
