@@ -2,6 +2,7 @@
 //! through `fos-io`, runs the pure models of `fos-models`, and prints reports.
 
 mod analyze;
+mod connect;
 mod eval;
 mod job;
 mod synth;
@@ -26,6 +27,18 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a synthetic bearing test rig (WAV and CSV recordings with a manifest) to a folder.
     Synth(synth::SynthArgs),
+    /// Read tags from a controller once (Modbus TCP, OPC UA, S7, EtherNet/IP, MELSEC).
+    Read(connect::ReadArgs),
+    /// List a device's tags or nodes (OPC UA; Logix where the controller supports it).
+    Browse(connect::BrowseArgs),
+    /// Subscribe to MQTT topics (optionally Sparkplug B) or OPC UA nodes.
+    Subscribe(connect::SubscribeArgs),
+    /// Poll the devices and groups of a connectivity config file.
+    Poll(connect::PollArgs),
+    /// Carry out a write approved by the safety gate (needs the gate's signed permit and key).
+    Write(connect::WriteArgs),
+    /// Measure read throughput against a device: tags/s and CPU per 10,000 tags/s.
+    BenchRead(connect::BenchReadArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +47,12 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Read(a) => connect::read(a),
+        Command::Browse(a) => connect::browse(a),
+        Command::Subscribe(a) => connect::subscribe(a),
+        Command::Poll(a) => connect::poll(a),
+        Command::Write(a) => connect::write(a),
+        Command::BenchRead(a) => connect::bench_read(a),
     };
     match result {
         Ok(code) => code,
