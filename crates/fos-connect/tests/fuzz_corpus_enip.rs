@@ -3,7 +3,9 @@
 //! the fuzz target, so a parser regression fails `cargo test` without a nightly toolchain; and
 //! checks that the reply frames captured from cpppo (and the spec-built ones) decode as expected.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use fos_connect::drivers::enip::{
     parse_cip_reply, parse_encap_frame, parse_multiple_service_reply, parse_send_rr_data, parse_symbol_list,
@@ -14,27 +16,9 @@ fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn corpus_and_regressions_replay_without_panics() {
-    let root = fuzz_dir();
-    let mut files = Vec::new();
-    files_under(&root.join("corpus/enip_frame"), &mut files);
-    files_under(&root.join("regressions/enip_frame"), &mut files);
-    assert!(!files.is_empty(), "no corpus under {}", root.display());
+    let files = common::fuzz_inputs("enip_frame");
     let mut frames = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();

@@ -4,23 +4,11 @@
 //! seeded with real replies captured from virtual-plc (3E and 4E: CPU model, word, bit and
 //! random reads, a write, error replies) plus replies with error information as real PLCs send.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use fos_connect::drivers::melsec::{fuzz_reply, parse_cpu_model, parse_reply, parse_words, FrameKind};
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
@@ -28,10 +16,8 @@ fn root() -> PathBuf {
 
 #[test]
 fn corpus_and_regressions_never_panic() {
-    let mut list = Vec::new();
-    files(&root().join("corpus/melsec_frame"), &mut list);
+    let list = common::fuzz_inputs("melsec_frame");
     let seeds = list.len();
-    files(&root().join("regressions/melsec_frame"), &mut list);
     assert!(seeds >= 20, "the seed corpus is missing ({seeds} files)");
     for p in &list {
         let data = std::fs::read(p).unwrap();

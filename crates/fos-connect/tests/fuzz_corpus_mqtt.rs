@@ -8,9 +8,10 @@
 //! allocator (the one `unsafe` in the crate's tests: `GlobalAlloc` cannot be implemented without).
 #![allow(unsafe_code)]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
 
 use fos_connect::drivers::mqtt::sparkplug::proto::{DataSet, Metric, MetricValue, Payload, Row, Template};
 use fos_connect::drivers::mqtt::sparkplug::{decode_payload, fuzz_decode, HostState, SpDataType};
@@ -63,27 +64,9 @@ fn peak_of(f: impl FnOnce()) -> usize {
     PEAK.with(Cell::get) - base
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn corpus_and_regressions_replay_without_panics() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut files = Vec::new();
-    files_under(&root.join("corpus/sparkplug_payload"), &mut files);
-    files_under(&root.join("regressions/sparkplug_payload"), &mut files);
-    assert!(!files.is_empty(), "no corpus under {}", root.display());
+    let files = common::fuzz_inputs("sparkplug_payload");
     let mut decoded = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();

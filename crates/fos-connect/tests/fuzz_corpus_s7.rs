@@ -2,29 +2,13 @@
 //! Replays the `s7_frame` fuzz corpus and every saved crash input through the same function as
 //! the fuzz target, so a parser regression fails `cargo test` without a nightly toolchain.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
+use std::path::PathBuf;
 
 #[test]
 fn corpus_and_regressions_replay_without_panics() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut files = Vec::new();
-    files_under(&root.join("corpus/s7_frame"), &mut files);
-    files_under(&root.join("regressions/s7_frame"), &mut files);
-    assert!(!files.is_empty(), "no corpus under {}", root.display());
+    let files = common::fuzz_inputs("s7_frame");
     let mut parsed = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();

@@ -123,3 +123,26 @@ impl Drop for PeerProcess {
         self.stop();
     }
 }
+
+/// Every input of a fuzz target's corpus (`fuzz/corpus/TARGET`) and saved crashes
+/// (`fuzz/regressions/TARGET`), for replay on stable Rust. The corpus must not be empty.
+pub fn fuzz_inputs(target: &str) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut files = Vec::new();
+    walk(&root.join("corpus").join(target), &mut files);
+    assert!(!files.is_empty(), "no corpus under {}", root.join("corpus").join(target).display());
+    walk(&root.join("regressions").join(target), &mut files);
+    files.sort();
+    files
+}
