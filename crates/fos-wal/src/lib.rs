@@ -1,0 +1,50 @@
+//! The write-ahead log of FOS's edge pipeline.
+//!
+//! A batch of samples is *acknowledged* once the WAL says it is durable ([`Wal::durable_seq`]); a crash
+//! at any point loses nothing acknowledged. The log is a directory of segment files
+//! `wal-<first seq, 20 digits>.log`, each a 16-byte header followed by CRC-framed records with
+//! contiguous sequence numbers starting at 1 (layout below).
+//!
+//! - **Recovery** ([`Wal::open`]) validates every record. A torn tail of the last segment — a record cut
+//!   short, or a damaged record with no valid record after it — is truncated and reported in
+//!   [`Recovery`]; any other damage is [`WalError::Corrupt`] naming the file and byte offset, never
+//!   dropped silently.
+//! - **Durability**: [`FsyncPolicy::Always`] by default, one fdatasync per `append_batch`, because the
+//!   pipeline appends whole batches. Every append reaches the kernel before it returns (no user-space
+//!   buffer), so a process crash loses nothing under any policy; the policy governs power loss.
+//! - **Space**: the WAL never drops acknowledged data to make room. An append that would pass
+//!   [`WalOptions::max_bytes`], or that meets ENOSPC, is refused whole with [`WalError::Full`]; the
+//!   pipeline holds its input until the sink acknowledges and [`Wal::truncate_before`] deletes segments.
+//!
+//! On-disk layout (all integers little-endian):
+//!
+//! ```text
+//! segment header: b"FOSWAL" | u16 version = 1 | u64 first seq
+//! record:         u32 payload length | u32 CRC-32 (IEEE) of (length, seq, payload) | u64 seq | payload
+//! ```
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use fos_wal::{Wal, WalOptions};
+//! let (mut wal, recovery) = Wal::open(dir.path(), WalOptions::default())?;
+//! assert_eq!(recovery.last_seq, None);
+//! let seqs = wal.append_batch(&[b"batch 1".as_slice(), b"batch 2"])?;
+//! assert_eq!(seqs, 1..3);
+//! assert_eq!(wal.durable_seq(), 2); // FsyncPolicy::Always: acknowledged on return
+//! let replay: Vec<_> = wal.read_from(2)?.collect::<Result<_, _>>()?;
+//! assert_eq!(replay, vec![(2, b"batch 2".to_vec())]);
+//! # Ok::<(), fos_wal::WalError>(())
+//! ```
+
+mod error;
+mod format;
+mod reader;
+mod wal;
+
+pub use error::{Result, WalError};
+pub use format::MAX_PAYLOAD;
+pub use reader::WalReader;
+pub use wal::{FsyncPolicy, Recovery, Wal, WalOptions};
+
+/// A record's sequence number: contiguous, starting at 1.
+pub type Seq = u64;
