@@ -5,6 +5,7 @@ mod analyze;
 mod connect;
 mod eval;
 mod job;
+mod store;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,12 @@ enum Command {
     Write(connect::WriteArgs),
     /// Measure read throughput against a device: tags/s and CPU per 10,000 tags/s.
     BenchRead(connect::BenchReadArgs),
+    /// Load CSV data sets into the historian: each numeric column becomes the tag
+    /// `<file stem>.<column>`.
+    Import(store::ImportArgs),
+    /// Run SQL over the historian's table `samples(time, tag, value, quality)`; prints a table,
+    /// JSON Lines or CSV.
+    Query(store::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
         Command::Poll(a) => connect::poll(a),
         Command::Write(a) => connect::write(a),
         Command::BenchRead(a) => connect::bench_read(a),
+        Command::Import(a) => store::import(a),
+        Command::Query(a) => store::query(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,346 @@
+//! `fos-historian`: the FOS process historian. Tag samples (`time`, `tag`, `value`, `quality`)
+//! are stored as time-partitioned Parquet files and queried with SQL through DataFusion.
+//!
+//! # Layout on disk
+//!
+//! ```text
+//! DATA_DIR/historian/samples/date=YYYY-MM-DD/part-<n>.parquet
+//! ```
+//!
+//! One partition per UTC day. Each partition has one writer: points are buffered per partition,
+//! and a buffer becomes one file (`part-<n>`, `n` counting up from the highest number already in
+//! the folder) when it reaches [`HistorianOptions::max_rows_per_file`] rows or on
+//! [`Historian::flush`]. A file is written under a `.tmp` name and renamed when complete, so a
+//! query never sees half a file. Files are never rewritten; the historian has no write-ahead log:
+//! points not yet flushed are lost if the process dies, and [`Historian::query`] sees only flushed
+//! points.
+//!
+//! # Schema
+//!
+//! | column | Arrow type | Parquet encoding |
+//! | --- | --- | --- |
+//! | `time` | `Timestamp(Nanosecond, "UTC")` | `DELTA_BINARY_PACKED` |
+//! | `tag` | `Dictionary(Int32, Utf8)` | dictionary (RLE_DICTIONARY) |
+//! | `value` | `Float64` | `BYTE_STREAM_SPLIT` (bits kept exactly: NaN payloads, `-0.0`) |
+//! | `quality` | `UInt8`, see [`quality`] | dictionary / RLE |
+//!
+//! Compression zstd; rows within a file sorted by (`tag`, `time`), which the file's metadata
+//! declares as its sorting columns. Duplicate (`tag`, `time`) points are all kept.
+//!
+//! # Queries
+//!
+//! [`Historian::query`] registers the table `samples(time, tag, value, quality)`, a DataFusion
+//! `ListingTable` over the whole `samples` folder (every `*.parquet` file below it, no limit on
+//! their number), and runs one read-only SQL statement (no DDL, DML or `SET`).
+
+/// The Arrow crate the historian's batches come from (re-exported so callers use the same version).
+pub use datafusion::arrow;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringDictionaryBuilder, TimestampNanosecondArray, UInt8Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::schema::types::ColumnPath;
+
+/// Quality codes of the `quality` column (one byte, OPC UA–like severity):
+/// `0` good, `1` uncertain, `2` and above bad (`2` plain bad; `3..=255` free for bad sub-reasons
+/// such as "comm failure" or "sensor failure", to be defined where needed).
+pub mod quality {
+    /// The value is good.
+    pub const GOOD: u8 = 0;
+    /// The value is uncertain (stale, substituted, out of calibrated range).
+    pub const UNCERTAIN: u8 = 1;
+    /// The value is bad; every code at or above this one is bad.
+    pub const BAD: u8 = 2;
+}
+
+/// Errors of the historian.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Writing a Parquet file failed.
+    #[error("writing {path}: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: datafusion::parquet::errors::ParquetError,
+    },
+    /// A point had an empty tag name.
+    #[error("a point has an empty tag name")]
+    EmptyTag,
+    /// Planning or running a query failed (including SQL syntax errors).
+    #[error("query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// Building an Arrow batch failed (should not happen).
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The async runtime for queries could not start.
+    #[error("cannot start the query runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The historian's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One sample of one tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Nanoseconds since the Unix epoch, UTC.
+    pub time_ns: i64,
+    /// The tag name (non-empty).
+    pub tag: Arc<str>,
+    /// The value; any `f64`, stored bit for bit.
+    pub value: f64,
+    /// Quality code, see [`quality`].
+    pub quality: u8,
+}
+
+/// Tuning of the writer.
+#[derive(Debug, Clone)]
+pub struct HistorianOptions {
+    /// A partition's buffer is written out as one file when it holds this many rows.
+    pub max_rows_per_file: usize,
+    /// Rows per Parquet row group inside a file.
+    pub max_row_group_size: usize,
+    /// zstd level (1..=22).
+    pub zstd_level: i32,
+}
+
+impl Default for HistorianOptions {
+    fn default() -> Self {
+        HistorianOptions { max_rows_per_file: 1 << 20, max_row_group_size: 1 << 20, zstd_level: 3 }
+    }
+}
+
+/// The schema of every file and of the `samples` table.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+        Field::new("tag", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("quality", DataType::UInt8, false),
+    ]))
+}
+
+/// One partition's writer: its folder, buffered points and next file number.
+#[derive(Debug)]
+struct Partition {
+    dir: PathBuf,
+    next_part: u64,
+    rows: Vec<Point>,
+}
+
+/// A historian over one data folder. Points buffered and not flushed when it is dropped are
+/// discarded (so a failed import leaves no partial buffer behind); call [`Historian::flush`].
+/// Not for use from inside an async runtime (queries block on their own runtime).
+#[derive(Debug)]
+pub struct Historian {
+    samples: PathBuf,
+    options: HistorianOptions,
+    props: WriterProperties,
+    partitions: BTreeMap<i64, Partition>,
+    runtime: tokio::runtime::Runtime,
+}
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+impl Historian {
+    /// Open (creating folders as needed) the historian of `data_dir`, with default options.
+    pub fn open(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(data_dir, HistorianOptions::default())
+    }
+
+    /// Open the historian of `data_dir` with the given options.
+    pub fn open_with(data_dir: impl AsRef<Path>, options: HistorianOptions) -> Result<Self> {
+        let samples = data_dir.as_ref().join("historian").join("samples");
+        fs::create_dir_all(&samples).map_err(|source| Error::Io { path: samples.clone(), source })?;
+        let samples = fs::canonicalize(&samples).map_err(|source| Error::Io { path: samples.clone(), source })?;
+        let props = writer_properties(&options)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
+        Ok(Historian { samples, options, props, partitions: BTreeMap::new(), runtime })
+    }
+
+    /// The folder that holds the partitions (`DATA_DIR/historian/samples`).
+    pub fn samples_dir(&self) -> &Path {
+        &self.samples
+    }
+
+    /// Buffer points; a partition whose buffer is full is written out as a file.
+    pub fn write_batch(&mut self, points: &[Point]) -> Result<()> {
+        if points.iter().any(|p| p.tag.is_empty()) {
+            return Err(Error::EmptyTag);
+        }
+        for p in points {
+            let day = p.time_ns.div_euclid(NANOS_PER_DAY);
+            let part = match self.partitions.entry(day) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let dir = self.samples.join(format!("date={}", civil_date(day)));
+                    let next_part = next_part_number(&dir)?;
+                    e.insert(Partition { dir, next_part, rows: Vec::new() })
+                }
+            };
+            part.rows.push(p.clone());
+            if part.rows.len() >= self.options.max_rows_per_file {
+                write_file(part, &self.props)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write every buffered point out; the points are then visible to queries.
+    pub fn flush(&mut self) -> Result<()> {
+        for part in self.partitions.values_mut() {
+            if !part.rows.is_empty() {
+                write_file(part, &self.props)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Points buffered and not yet written.
+    pub fn buffered(&self) -> usize {
+        self.partitions.values().map(|p| p.rows.len()).sum()
+    }
+
+    /// Run one read-only SQL statement over the table `samples(time, tag, value, quality)`.
+    /// Sees flushed points only.
+    pub fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.runtime.block_on(self.query_async(sql))
+    }
+
+    /// The result schema and batches of `sql`: like [`Historian::query`], but also gives the
+    /// schema when there are no rows.
+    pub fn query_with_schema(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        self.runtime.block_on(async {
+            let df = self.dataframe(sql).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            Ok((schema, df.collect().await?))
+        })
+    }
+
+    async fn query_async(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.dataframe(sql).await?.collect().await?)
+    }
+
+    async fn dataframe(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+        // A new context per query, so the listing sees files written since the last one.
+        let ctx = SessionContext::new();
+        let url = url::Url::from_directory_path(&self.samples).map_err(|()| Error::Io {
+            path: self.samples.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an absolute path"),
+        })?;
+        let url = ListingTableUrl::try_new(url, None)?;
+        let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema());
+        ctx.register_table("samples", Arc::new(ListingTable::try_new(config)?))?;
+        let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        Ok(ctx.sql_with_options(sql, read_only).await?)
+    }
+}
+
+fn writer_properties(o: &HistorianOptions) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(o.zstd_level).map_err(|source| Error::Parquet { path: PathBuf::new(), source })?;
+    let (time, tag, value) = (ColumnPath::from("time"), ColumnPath::from("tag"), ColumnPath::from("value"));
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_size(o.max_row_group_size.max(1))
+        .set_column_dictionary_enabled(time.clone(), false)
+        .set_column_encoding(time, Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(value.clone(), false)
+        .set_column_encoding(value, Encoding::BYTE_STREAM_SPLIT)
+        .set_column_dictionary_enabled(tag, true)
+        .set_sorting_columns(Some(vec![
+            SortingColumn { column_idx: 1, descending: false, nulls_first: false },
+            SortingColumn { column_idx: 0, descending: false, nulls_first: false },
+        ]))
+        .build())
+}
+
+/// Sort a partition's buffer by (tag, time), write it as `part-<n>.parquet` and empty it.
+fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<()> {
+    fs::create_dir_all(&part.dir).map_err(|source| Error::Io { path: part.dir.clone(), source })?;
+    let mut rows = std::mem::take(&mut part.rows);
+    rows.sort_by(|a, b| a.tag.cmp(&b.tag).then(a.time_ns.cmp(&b.time_ns)));
+    let batch = to_batch(&rows)?;
+    let path = part.dir.join(format!("part-{}.parquet", part.next_part));
+    let tmp = part.dir.join(format!("part-{}.parquet.tmp", part.next_part));
+    let file = fs::File::create(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
+    let parquet_err = |source| Error::Parquet { path: path.clone(), source };
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props.clone())).map_err(parquet_err)?;
+    writer.write(&batch).map_err(parquet_err)?;
+    let file = writer.into_inner().map_err(parquet_err)?;
+    file.sync_all().map_err(|source| Error::Io { path: tmp.clone(), source })?;
+    fs::rename(&tmp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    part.next_part += 1;
+    Ok(())
+}
+
+fn to_batch(rows: &[Point]) -> Result<RecordBatch> {
+    let time = TimestampNanosecondArray::from_iter_values(rows.iter().map(|p| p.time_ns)).with_timezone("UTC");
+    let mut tags = StringDictionaryBuilder::<Int32Type>::new();
+    for p in rows {
+        tags.append_value(&p.tag);
+    }
+    let value = Float64Array::from_iter_values(rows.iter().map(|p| p.value));
+    let quality = UInt8Array::from_iter_values(rows.iter().map(|p| p.quality));
+    let columns: Vec<ArrayRef> = vec![Arc::new(time), Arc::new(tags.finish()), Arc::new(value), Arc::new(quality)];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// One more than the highest `part-<n>.parquet` number in `dir` (0 when none or no folder).
+fn next_part_number(dir: &Path) -> Result<u64> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => return Err(Error::Io { path: dir.to_path_buf(), source }),
+    };
+    let mut next = 0;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        let name = entry.file_name();
+        let n = name.to_str().and_then(|s| s.strip_prefix("part-")).and_then(|s| s.split('.').next());
+        if let Some(n) = n.and_then(|n| n.parse::<u64>().ok()) {
+            next = next.max(n + 1);
+        }
+    }
+    Ok(next)
+}
+
+/// `YYYY-MM-DD` of a day number since 1970-01-01 (proleptic Gregorian, H. Hinnant's algorithm).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! `fos import` and `fos query`: loading CSV data sets into the historian (`fos-historian`) and
+//! answering SQL over it.
+//!
+//! Import rules:
+//! - every numeric column of a CSV becomes the tag `<prefix><file stem>.<column>`; a column is
+//!   numeric when its first non-empty cell parses as a number (`1.5`, `-2E+03`, `NaN`, `inf`);
+//!   other columns are skipped with a note; empty cells give no point;
+//! - the delimiter is whichever of `,` `;` TAB occurs most in the header line;
+//! - the time column is the first header named `datetime`, `timestamp`, `time` or `date_time`
+//!   (any case). Its cells are RFC 3339-like UTC times (`2020-03-09 10:14:33`,
+//!   `2020-03-09T10:14:33.250Z`) or plain numbers of seconds since the Unix epoch;
+//! - a file with no time column gets `time = row index` seconds since the Unix epoch: the first
+//!   data row is at 1970-01-01T00:00:00Z, the next one second later (the rows' real spacing is
+//!   unknown to the importer; scale in SQL where it is known);
+//! - an import that would put two sources into one tag refuses before writing anything: two
+//!   files (or two columns of one file) giving the same tag, or a tag already in the historian.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{IsTerminal, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use fos_historian::arrow::array::{Array, AsArray, RecordBatch};
+use fos_historian::arrow::compute::cast;
+use fos_historian::arrow::datatypes::DataType;
+use fos_historian::{quality, Historian, Point};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Flags of `fos import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// CSV files, or folders searched recursively for `*.csv`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Text put before every tag name: `<P><file stem>.<column>`.
+    #[arg(long, value_name = "P", default_value = "")]
+    tag_prefix: String,
+    /// The data folder; the historian lives in DIR/historian.
+    #[arg(long, value_name = "DIR", default_value = "fos-data")]
+    data_dir: PathBuf,
+}
+
+/// Flags of `fos query`.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// One SQL statement over the table `samples(time, tag, value, quality)`; quality codes:
+    /// 0 good, 1 uncertain, 2 and above bad.
+    sql: String,
+    /// Print JSON Lines (one object per row) instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV with a header row instead of a table.
+    #[arg(long)]
+    csv: bool,
+    /// The data folder; the historian lives in DIR/historian.
+    #[arg(long, value_name = "DIR", default_value = "fos-data")]
+    data_dir: PathBuf,
+}
+
+/// Header names taken as the time column (compared without case).
+const TIME_COLUMNS: [&str; 4] = ["datetime", "timestamp", "time", "date_time"];
+/// Points handed to the historian at once.
+const BATCH: usize = 64 * 1024;
+
+/// One CSV file to import: its path, delimiter, header and tags.
+#[derive(Debug)]
+struct Source {
+    path: PathBuf,
+    delimiter: u8,
+    headers: Vec<String>,
+    time_col: Option<usize>,
+    /// Tag name per column (`None` for the time column).
+    tags: Vec<Option<Arc<str>>>,
+}
+
+/// `fos import`: load CSV files into the historian.
+pub(crate) fn import(a: ImportArgs) -> Result<ExitCode> {
+    let files = expand(&a.paths)?;
+    if files.is_empty() {
+        bail!("no CSV files found in {}", show_paths(&a.paths));
+    }
+    let sources = files.iter().map(|f| plan(f, &a.tag_prefix)).collect::<Result<Vec<_>>>()?;
+    refuse_merges(&sources)?;
+
+    let mut historian = Historian::open(&a.data_dir)
+        .with_context(|| format!("cannot open the historian in {}", a.data_dir.display()))?;
+    refuse_existing(&historian, &sources, &a.data_dir)?;
+
+    let total: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let pb = progress(total);
+    let start = Instant::now();
+    let (mut points, mut tags) = (0u64, 0usize);
+    for s in &sources {
+        let (n, t) = load(s, &mut historian, &pb)?;
+        points += n;
+        tags += t;
+    }
+    historian.flush().context("cannot write the historian's files")?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "imported {points} points of {tags} tags from {} file(s) into {} in {secs:.2} s ({:.0} points/s)",
+        sources.len(),
+        historian.samples_dir().display(),
+        points as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fos query`: run SQL and print the answer.
+pub(crate) fn query(a: QueryArgs) -> Result<ExitCode> {
+    let samples = a.data_dir.join("historian").join("samples");
+    if !samples.is_dir() {
+        bail!("no historian in {} (no {}): run `fos import` first", a.data_dir.display(), samples.display());
+    }
+    let historian = Historian::open(&a.data_dir)?;
+    let (schema, batches) = historian.query_with_schema(&a.sql)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let batches = batches.iter().map(plain_strings).collect::<Result<Vec<_>>>()?;
+        let mut w = fos_historian::arrow::json::LineDelimitedWriter::new(&mut out);
+        w.write_batches(&batches.iter().collect::<Vec<_>>())?;
+        w.finish()?;
+    } else if a.csv {
+        let mut w = fos_historian::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+        if batches.is_empty() {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            writeln!(w.into_inner(), "{}", names.join(","))?;
+        } else {
+            for b in &batches {
+                w.write(&plain_strings(b)?)?;
+            }
+        }
+    } else {
+        writeln!(out, "{}", fos_historian::arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The batch with dictionary-encoded columns (`tag`) cast to plain strings for the writers.
+fn plain_strings(b: &RecordBatch) -> Result<RecordBatch> {
+    if !b.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if let DataType::Dictionary(_, v) = f.data_type() {
+            columns.push(cast(c, v)?);
+            fields.push(f.as_ref().clone().with_data_type(v.as_ref().clone()));
+        } else {
+            columns.push(c.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(fos_historian::arrow::datatypes::Schema::new(fields)), columns)?)
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The files named, and the `*.csv` files below the folders named, in name order, each once.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the folder {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    Ok(out)
+}
+
+/// Read a file's header: delimiter, time column and tag names.
+fn plan(path: &Path, prefix: &str) -> Result<Source> {
+    let mut first = Vec::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .take(64 * 1024)
+        .read_to_end(&mut first)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let line = first.split(|&b| b == b'\n').next().unwrap_or_default();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| (line.iter().filter(|b| *b == d).count(), *d == b','))
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_path(path)?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, &[], e))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| if h.trim().is_empty() { format!("column{}", i + 1) } else { h.trim().to_string() })
+        .collect();
+    if headers.is_empty() {
+        bail!("{}: empty file (no header row)", path.display());
+    }
+    let time_col = headers.iter().position(|h| TIME_COLUMNS.iter().any(|t| h.eq_ignore_ascii_case(t)));
+    let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let tags = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (Some(i) != time_col).then(|| Arc::from(format!("{prefix}{stem}.{h}"))))
+        .collect();
+    Ok(Source { path: path.to_path_buf(), delimiter, headers, time_col, tags })
+}
+
+/// Refuse when two files, or two columns of one file, would write the same tag.
+fn refuse_merges(sources: &[Source]) -> Result<()> {
+    let mut owner: BTreeMap<&str, (&Path, &str)> = BTreeMap::new();
+    for s in sources {
+        for (tag, col) in s.tags.iter().zip(&s.headers) {
+            let Some(tag) = tag else { continue };
+            if let Some((path, other_col)) = owner.insert(tag, (s.path.as_path(), col.as_str())) {
+                if path == s.path.as_path() {
+                    bail!("{}: columns {other_col:?} and {col:?} both give the tag {tag:?}", path.display());
+                }
+                bail!(
+                    "{} and {} would both write the tag {tag:?} (same file stem): import them with a different \
+                     --tag-prefix each",
+                    path.display(),
+                    s.path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuse when a tag to import is already in the historian.
+fn refuse_existing(h: &Historian, sources: &[Source], data_dir: &Path) -> Result<()> {
+    let batches = h.query("SELECT DISTINCT tag FROM samples").context("cannot list the historian's tags")?;
+    let mut existing = HashSet::new();
+    for b in &batches {
+        let tags = cast(b.column(0), &DataType::Utf8)?;
+        let tags = tags.as_string::<i32>();
+        existing.extend((0..tags.len()).map(|i| tags.value(i).to_string()));
+    }
+    for s in sources {
+        if let Some(tag) = s.tags.iter().flatten().find(|t| existing.contains(&***t)) {
+            bail!(
+                "{}: the tag {tag:?} is already in the historian of {} (imported before?): refusing to merge; \
+                 use another --tag-prefix or data folder",
+                s.path.display(),
+                data_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// How a column's cells are read, decided at its first non-empty cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Unknown,
+    Numeric,
+    Skipped,
+}
+
+/// Stream one file into the historian; returns the points written and the tags they fill.
+fn load(s: &Source, h: &mut Historian, pb: &ProgressBar) -> Result<(u64, usize)> {
+    let name = s.path.display();
+    let mut reader = csv::ReaderBuilder::new().delimiter(s.delimiter).from_path(&s.path)?;
+    let mut kinds = vec![Kind::Unknown; s.headers.len()];
+    if let Some(t) = s.time_col {
+        kinds[t] = Kind::Skipped;
+    }
+    let mut batch: Vec<Point> = Vec::with_capacity(BATCH);
+    let mut record = csv::StringRecord::new();
+    let (mut row, mut points, mut last_pos) = (0i64, 0u64, 0u64);
+    while reader.read_record(&mut record).map_err(|e| csv_error(&s.path, &s.headers, e))? {
+        let line = record.position().map_or(0, |p| p.line());
+        let time_ns = match s.time_col {
+            Some(c) => parse_time(record.get(c).unwrap_or_default().trim())
+                .with_context(|| format!("{name}: line {line}, column {:?}", s.headers[c]))?,
+            None => row.checked_mul(1_000_000_000).context("too many rows for row-index times")?,
+        };
+        for (c, cell) in record.iter().enumerate() {
+            let cell = cell.trim();
+            if cell.is_empty() || kinds[c] == Kind::Skipped {
+                continue;
+            }
+            match cell.parse::<f64>() {
+                Ok(value) => {
+                    kinds[c] = Kind::Numeric;
+                    let tag = s.tags[c].clone().context("time column read as a tag")?;
+                    batch.push(Point { time_ns, tag, value, quality: quality::GOOD });
+                }
+                Err(_) if kinds[c] == Kind::Unknown => {
+                    kinds[c] = Kind::Skipped;
+                    pb.suspend(|| {
+                        eprintln!(
+                            "note: {name}: column {:?} is not numeric (line {line}: {cell:?}): skipped",
+                            s.headers[c]
+                        )
+                    });
+                }
+                Err(_) => bail!("{name}: line {line}, column {:?}: {cell:?} is not a number", s.headers[c]),
+            }
+        }
+        if batch.len() >= BATCH {
+            points += batch.len() as u64;
+            h.write_batch(&batch)?;
+            batch.clear();
+        }
+        let pos = reader.position().byte();
+        pb.inc(pos - last_pos);
+        last_pos = pos;
+        row += 1;
+    }
+    points += batch.len() as u64;
+    h.write_batch(&batch)?;
+    for (c, k) in kinds.iter().enumerate() {
+        if *k == Kind::Unknown {
+            pb.suspend(|| eprintln!("note: {name}: column {:?} has no values: skipped", s.headers[c]));
+        }
+    }
+    Ok((points, kinds.iter().filter(|k| **k == Kind::Numeric).count()))
+}
+
+/// Nanoseconds since the Unix epoch of an RFC 3339-like UTC time or of a number of seconds.
+fn parse_time(cell: &str) -> Result<i64> {
+    if let Ok(secs) = cell.parse::<f64>() {
+        let ns = (secs * 1e9).round();
+        if !ns.is_finite() || ns.abs() >= 9.2e18 {
+            bail!("time {cell:?} is out of range");
+        }
+        return Ok(ns as i64);
+    }
+    let t = humantime::parse_rfc3339_weak(cell).with_context(|| format!("{cell:?} is not a time"))?;
+    let ns = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).ok(),
+        Err(e) => i64::try_from(e.duration().as_nanos()).ok().map(|n| -n),
+    };
+    ns.with_context(|| format!("time {cell:?} is out of range"))
+}
+
+/// A CSV error with the file, line and (where known) column.
+fn csv_error(path: &Path, headers: &[String], e: csv::Error) -> anyhow::Error {
+    let name = path.display();
+    let line = e.position().map_or(0, |p| p.line());
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Some(format!(
+            "{name}: line {line}: {len} fields where the header has {expected_len}{}",
+            usize::try_from(*len)
+                .ok()
+                .and_then(|l| headers.get(l))
+                .map(|h| format!(" (column {h:?} missing)"))
+                .unwrap_or_default()
+        )),
+        csv::ErrorKind::Utf8 { err, .. } => {
+            let col = headers.get(err.field()).cloned().unwrap_or_else(|| format!("#{}", err.field() + 1));
+            Some(format!("{name}: line {line}, column {col:?}: not UTF-8"))
+        }
+        _ => None,
+    };
+    match message {
+        Some(m) => anyhow::anyhow!(m),
+        None => anyhow::Error::new(e).context(format!("{name}: line {line}")),
+    }
+}
+
+/// A byte progress bar on stderr (hidden when stderr is not a terminal).
+fn progress(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} import [{bar:30}] {binary_bytes}/{binary_total_bytes} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
