@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::{
-    parse_subject, BusError, Result, DEFAULT_DUPLICATE_WINDOW, DEFAULT_STREAM, MSG_ID_HEADER,
+    parse_subject, BusError, Result, TlsConfig, DEFAULT_DUPLICATE_WINDOW, DEFAULT_STREAM,
+    MSG_ID_HEADER,
 };
 
 /// Settings of a [`CentralConsumer`].
@@ -25,6 +26,8 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Upper bound of the delay between reconnect attempts.
     pub max_reconnect_delay: Duration,
+    /// TLS (required when set, mutual with a client certificate); `None`: plain text, the default.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ConsumerConfig {
@@ -34,6 +37,7 @@ impl Default for ConsumerConfig {
             duplicate_window: DEFAULT_DUPLICATE_WINDOW,
             ack_wait: Duration::from_secs(30),
             max_reconnect_delay: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -135,7 +139,7 @@ impl CentralConsumer {
             durable: durable_name.to_owned(),
             message,
         };
-        let client = crate::connect(url, config.max_reconnect_delay).await?;
+        let client = crate::connect(url, config.max_reconnect_delay, config.tls.as_ref()).await?;
         let js = jetstream::new(client);
         let stream =
             crate::ensure_stream(&js, url, &config.stream, config.duplicate_window).await?;

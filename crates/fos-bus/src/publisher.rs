@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 
-use crate::{batch_subject, BusError, Result, DEFAULT_DUPLICATE_WINDOW, DEFAULT_STREAM};
+use crate::{batch_subject, BusError, Result, TlsConfig, DEFAULT_DUPLICATE_WINDOW, DEFAULT_STREAM};
 
 /// Settings of an [`EdgePublisher`].
 #[derive(Debug, Clone)]
@@ -18,6 +18,8 @@ pub struct PublisherConfig {
     pub ack_timeout: Duration,
     /// Upper bound of the delay between reconnect attempts (the client reconnects by itself, forever).
     pub max_reconnect_delay: Duration,
+    /// TLS (required when set, mutual with a client certificate); `None`: plain text, the default.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for PublisherConfig {
@@ -27,6 +29,7 @@ impl Default for PublisherConfig {
             duplicate_window: DEFAULT_DUPLICATE_WINDOW,
             ack_timeout: Duration::from_secs(5),
             max_reconnect_delay: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -67,7 +70,7 @@ impl EdgePublisher {
         config: PublisherConfig,
     ) -> Result<Self> {
         let subject = batch_subject(site, jurisdiction)?;
-        let client = crate::connect(url, config.max_reconnect_delay).await?;
+        let client = crate::connect(url, config.max_reconnect_delay, config.tls.as_ref()).await?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(config.ack_timeout);
         crate::ensure_stream(&js, url, &config.stream, config.duplicate_window).await?;

@@ -10,10 +10,13 @@
 //! One partition per UTC day. Each partition has one writer: points are buffered per partition,
 //! and a buffer becomes one file (`part-<n>`, `n` counting up from the highest number already in
 //! the folder) when it reaches [`HistorianOptions::max_rows_per_file`] rows or on
-//! [`Historian::flush`]. A file is written under a `.tmp` name and renamed when complete, so a
-//! query never sees half a file. Files are never rewritten; the historian has no write-ahead log:
-//! points not yet flushed are lost if the process dies, and [`Historian::query`] sees only flushed
-//! points.
+//! [`Historian::commit`] / [`Historian::flush`]. Files become visible to queries only through a
+//! commit, all files of one commit together (see the [`commit`] module for the protocol and its
+//! crash recovery): a query never sees half a file nor part of a commit. A commit also records
+//! input positions (`"wal"` → the last write-ahead-log sequence it holds), which a pipeline reads
+//! back with [`Historian::position`] to resume exactly after what is stored, so a replay after a
+//! crash neither loses nor duplicates points. Files are never rewritten; points not yet committed
+//! are lost if the process dies (the pipeline's WAL still holds them).
 //!
 //! # Schema
 //!
@@ -35,6 +38,10 @@
 
 /// The Arrow crate the historian's batches come from (re-exported so callers use the same version).
 pub use datafusion::arrow;
+
+pub mod commit;
+
+pub use commit::CommitRecovery;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -95,9 +102,26 @@ pub enum Error {
     /// Building an Arrow batch failed (should not happen).
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// This historian is open read-only: another process holds the writer lock.
+    #[error("{path} is locked by another writer (a running `fos ingest` or `fos import`); this one can only query")]
+    ReadOnly {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The commit log is damaged beyond a torn last line.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong, with the line number.
+        reason: String,
+    },
     /// The async runtime for queries could not start.
     #[error("cannot start the query runtime: {0}")]
     Runtime(std::io::Error),
+    /// An argument was refused (a waveform block without channel or rate, a retention policy).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The historian's result type.
@@ -160,6 +184,14 @@ pub struct Historian {
     options: HistorianOptions,
     props: WriterProperties,
     partitions: BTreeMap<i64, Partition>,
+    /// Files written as `.pending` since the last commit (final names).
+    pending: Vec<PathBuf>,
+    log: commit::CommitLog,
+    recovery: CommitRecovery,
+    /// The writer lock (`historian/lock`, an exclusive advisory lock held while open); `None`
+    /// when another process holds it and this one is read-only.
+    lock: Option<fs::File>,
+    lock_path: PathBuf,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -177,8 +209,88 @@ impl Historian {
         fs::create_dir_all(&samples).map_err(|source| Error::Io { path: samples.clone(), source })?;
         let samples = fs::canonicalize(&samples).map_err(|source| Error::Io { path: samples.clone(), source })?;
         let props = writer_properties(&options)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
-        Ok(Historian { samples, options, props, partitions: BTreeMap::new(), runtime })
+        let root = samples.parent().unwrap_or(&samples).to_path_buf();
+        let lock_path = root.join("lock");
+        let lock_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+        let lock = match lock_file.try_lock() {
+            Ok(()) => Some(lock_file),
+            Err(fs::TryLockError::WouldBlock) => None,
+            Err(fs::TryLockError::Error(source)) => return Err(Error::Io { path: lock_path, source }),
+        };
+        let (log, recovery) = commit::CommitLog::open(&root.join("commits.log"), &samples, lock.is_some())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        Ok(Historian {
+            samples,
+            options,
+            props,
+            partitions: BTreeMap::new(),
+            pending: Vec::new(),
+            log,
+            recovery,
+            lock,
+            lock_path,
+            runtime,
+        })
+    }
+
+    /// Whether this historian can write (it holds the writer lock). One process writes a data
+    /// folder at a time; others open it read-only and can query.
+    pub fn is_writer(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    fn check_writer(&self) -> Result<()> {
+        match self.lock {
+            Some(_) => Ok(()),
+            None => Err(Error::ReadOnly { path: self.lock_path.clone() }),
+        }
+    }
+
+    /// What opening found and repaired (a torn commit record, unfinished commits' files).
+    pub fn recovery(&self) -> &CommitRecovery {
+        &self.recovery
+    }
+
+    /// The position recorded for `source` by the last commit that named it: everything up to it
+    /// is stored (`None`: never committed).
+    pub fn position(&self, source: &str) -> Option<u64> {
+        self.log.last().positions.get(source).copied()
+    }
+
+    /// Every recorded position.
+    pub fn positions(&self) -> &BTreeMap<String, u64> {
+        &self.log.last().positions
+    }
+
+    /// Writes every buffered point out and makes all files written since the last commit visible
+    /// at once, recording `positions` (`(source, seq)`: all of `source` up to `seq` is stored).
+    /// Returns the commit's id. On error nothing of this commit is visible and the buffers are in
+    /// an unknown state: drop this `Historian`, reopen it (which discards the unfinished files) and
+    /// replay from [`Historian::position`].
+    pub fn commit(&mut self, positions: &[(&str, u64)]) -> Result<u64> {
+        self.check_writer()?;
+        for part in self.partitions.values_mut() {
+            if !part.rows.is_empty() {
+                let file = write_file(part, &self.props)?;
+                self.pending.push(file);
+            }
+        }
+        if self.pending.is_empty() && positions.iter().all(|(s, q)| self.position(s) >= Some(*q)) {
+            return Ok(self.log.last().id);
+        }
+        let files = self.pending.clone();
+        let id = self.log.commit(&self.samples, files, positions)?;
+        self.pending.clear();
+        Ok(id)
     }
 
     /// The folder that holds the partitions (`DATA_DIR/historian/samples`).
@@ -188,6 +300,7 @@ impl Historian {
 
     /// Buffer points; a partition whose buffer is full is written out as a file.
     pub fn write_batch(&mut self, points: &[Point]) -> Result<()> {
+        self.check_writer()?;
         if points.iter().any(|p| p.tag.is_empty()) {
             return Err(Error::EmptyTag);
         }
@@ -203,20 +316,17 @@ impl Historian {
             };
             part.rows.push(p.clone());
             if part.rows.len() >= self.options.max_rows_per_file {
-                write_file(part, &self.props)?;
+                let file = write_file(part, &self.props)?;
+                self.pending.push(file);
             }
         }
         Ok(())
     }
 
-    /// Write every buffered point out; the points are then visible to queries.
+    /// Write every buffered point out and commit; the points are then visible to queries.
+    /// The same as [`Historian::commit`] with no positions.
     pub fn flush(&mut self) -> Result<()> {
-        for part in self.partitions.values_mut() {
-            if !part.rows.is_empty() {
-                write_file(part, &self.props)?;
-            }
-        }
-        Ok(())
+        self.commit(&[]).map(drop)
     }
 
     /// Points buffered and not yet written.
@@ -255,6 +365,7 @@ impl Historian {
         let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema());
         ctx.register_table("samples", Arc::new(ListingTable::try_new(config)?))?;
+        tables::register_extra(&ctx, &self.samples)?; // `waveforms`, `samples_rollup` where present
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         Ok(ctx.sql_with_options(sql, read_only).await?)
     }
@@ -278,8 +389,9 @@ fn writer_properties(o: &HistorianOptions) -> Result<WriterProperties> {
         .build())
 }
 
-/// Sort a partition's buffer by (tag, time), write it as `part-<n>.parquet` and empty it.
-fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<()> {
+/// Sort a partition's buffer by (tag, time), write it as `part-<n>.parquet.pending` (fsynced) and
+/// empty it. Returns the file's final name; [`commit::CommitLog::commit`] renames it.
+fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<PathBuf> {
     fs::create_dir_all(&part.dir).map_err(|source| Error::Io { path: part.dir.clone(), source })?;
     let mut rows = std::mem::take(&mut part.rows);
     rows.sort_by(|a, b| a.tag.cmp(&b.tag).then(a.time_ns.cmp(&b.time_ns)));
@@ -292,9 +404,10 @@ fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<()> {
     writer.write(&batch).map_err(parquet_err)?;
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all().map_err(|source| Error::Io { path: tmp.clone(), source })?;
-    fs::rename(&tmp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let pending = commit::pending_name(&path);
+    fs::rename(&tmp, &pending).map_err(|source| Error::Io { path: pending.clone(), source })?;
     part.next_part += 1;
-    Ok(())
+    Ok(path)
 }
 
 fn to_batch(rows: &[Point]) -> Result<RecordBatch> {
@@ -344,3 +457,11 @@ fn civil_date(days: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod lvc;
+mod retention;
+mod tables;
+mod waveform;
+pub use lvc::{LastValue, LastValueCache, LvcUpdate, SEED_SQL};
+pub use retention::{apply_retention, recover_retention, rollup_schema, RetentionPolicy, RetentionReport};
+pub use waveform::{waveform_schema, WaveformBlock, WaveformStore};

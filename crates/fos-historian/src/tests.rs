@@ -203,3 +203,131 @@ fn queries_are_read_only_and_errors_are_reported() {
     assert_eq!(schema.fields().len(), 1);
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
 }
+
+#[test]
+fn commits_record_positions_and_survive_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = 1_583_748_873_000_000_000;
+    {
+        let mut h = Historian::open(tmp.path()).unwrap();
+        assert_eq!(h.position("wal"), None);
+        h.write_batch(&[pt(t0, "a", 1.0), pt(t0 + NANOS_PER_DAY, "a", 2.0)]).unwrap();
+        let id = h.commit(&[("wal", 7)]).unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(h.position("wal"), Some(7));
+        // Positions only grow, and a commit naming nothing new is not written.
+        assert_eq!(h.commit(&[("wal", 5)]).unwrap(), 1);
+        h.write_batch(&[pt(t0 + 1, "a", 3.0)]).unwrap();
+        assert_eq!(h.commit(&[("wal", 5), ("site:x", 2)]).unwrap(), 2);
+        assert_eq!(h.position("wal"), Some(7));
+    }
+    let h = Historian::open(tmp.path()).unwrap();
+    assert_eq!(h.position("wal"), Some(7));
+    assert_eq!(h.position("site:x"), Some(2));
+    assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 3);
+    assert_eq!(h.recovery(), &CommitRecovery::default());
+}
+
+#[test]
+fn uncommitted_files_are_invisible_and_discarded_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = 1_583_748_873_000_000_000;
+    let opts = HistorianOptions { max_rows_per_file: 2, ..HistorianOptions::default() };
+    {
+        let mut h = Historian::open_with(tmp.path(), opts.clone()).unwrap();
+        h.write_batch(&[pt(t0, "a", 1.0)]).unwrap();
+        h.commit(&[("wal", 1)]).unwrap();
+        // Four points: two full buffers spill to `.pending` files without a commit.
+        h.write_batch(&[pt(t0 + 1, "a", 2.0), pt(t0 + 2, "a", 3.0), pt(t0 + 3, "a", 4.0), pt(t0 + 4, "a", 5.0)])
+            .unwrap();
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 1, "pending files are not visible");
+        // The process dies here: no commit.
+    }
+    let h = Historian::open_with(tmp.path(), opts).unwrap();
+    assert_eq!(h.recovery().discarded.len(), 2, "{:?}", h.recovery());
+    assert_eq!(h.position("wal"), Some(1));
+    assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 1);
+}
+
+#[test]
+fn a_torn_commit_record_is_cut_and_its_files_discarded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = 1_583_748_873_000_000_000;
+    {
+        let mut h = Historian::open(tmp.path()).unwrap();
+        h.write_batch(&[pt(t0, "a", 1.0)]).unwrap();
+        h.commit(&[("wal", 1)]).unwrap();
+        h.write_batch(&[pt(t0 + 1, "a", 2.0)]).unwrap();
+        h.commit(&[("wal", 2)]).unwrap();
+    }
+    // Simulate a crash inside the second commit: its record torn mid-line, its file still pending.
+    let log = tmp.path().join("historian/commits.log");
+    let text = fs::read_to_string(&log).unwrap();
+    let first_len = text.find('\n').unwrap() + 1;
+    fs::write(&log, &text[..first_len + 10]).unwrap();
+    let second = parquet_files(&tmp.path().join("historian/samples")).pop().unwrap();
+    fs::rename(&second, commit::pending_name(&second)).unwrap();
+
+    let h = Historian::open(tmp.path()).unwrap();
+    assert_eq!(h.recovery().torn_bytes, 10);
+    assert_eq!(h.recovery().discarded.len(), 1);
+    assert_eq!(h.position("wal"), Some(1));
+    assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 1);
+}
+
+#[test]
+fn the_last_commits_renames_are_redone() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut h = Historian::open(tmp.path()).unwrap();
+        h.write_batch(&[pt(0, "a", 1.0), pt(NANOS_PER_DAY, "a", 2.0)]).unwrap();
+        h.commit(&[("wal", 3)]).unwrap();
+    }
+    // A crash after the record was written but before the renames.
+    for f in parquet_files(&tmp.path().join("historian/samples")) {
+        fs::rename(&f, commit::pending_name(&f)).unwrap();
+    }
+    let h = Historian::open(tmp.path()).unwrap();
+    assert_eq!(h.recovery().redone, 2);
+    assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 2);
+}
+
+#[test]
+fn a_damaged_record_before_others_is_an_error_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut h = Historian::open(tmp.path()).unwrap();
+        for i in 0..3 {
+            h.write_batch(&[pt(i, "a", 1.0)]).unwrap();
+            h.commit(&[("wal", i as u64 + 1)]).unwrap();
+        }
+    }
+    let log = tmp.path().join("historian/commits.log");
+    let text = fs::read_to_string(&log).unwrap().replacen("\"id\":2", "\"id\":x", 1);
+    fs::write(&log, text).unwrap();
+    let e = Historian::open(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("commits.log") && e.contains("line 2"), "{e}");
+}
+
+#[test]
+fn a_second_opener_is_read_only_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = HistorianOptions { max_rows_per_file: 1, ..HistorianOptions::default() };
+    let mut writer = Historian::open_with(tmp.path(), opts).unwrap();
+    assert!(writer.is_writer());
+    writer.write_batch(&[pt(0, "a", 1.0)]).unwrap();
+    writer.commit(&[("wal", 1)]).unwrap();
+    // A spilled, uncommitted file of the running writer.
+    writer.write_batch(&[pt(1, "a", 2.0)]).unwrap();
+    let reader = Historian::open(tmp.path()).unwrap();
+    assert!(!reader.is_writer());
+    assert_eq!(reader.position("wal"), Some(1));
+    assert!(reader.recovery().discarded.is_empty(), "a reader must not touch the writer's pending files");
+    assert_eq!(one_i64(&reader, "SELECT count(*) FROM samples"), 1);
+    let mut reader = reader;
+    let e = reader.write_batch(&[pt(2, "a", 3.0)]).unwrap_err();
+    assert!(matches!(e, Error::ReadOnly { .. }), "{e}");
+    // The writer's commit still succeeds: its pending file was left alone.
+    writer.commit(&[("wal", 2)]).unwrap();
+    assert_eq!(one_i64(&reader, "SELECT count(*) FROM samples"), 2);
+}

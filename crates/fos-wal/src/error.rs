@@ -81,6 +81,57 @@ pub enum WalError {
         next: Seq,
     },
 
+    /// The log's encryption does not match [`crate::WalOptions::encryption`]: an encrypted segment and
+    /// no key configured, or a plain segment and a key configured. A log is encrypted from its first
+    /// segment on or not at all.
+    #[error(
+        "{path}: segment header at byte {offset}: {}",
+        if *encrypted {
+            "the segment is encrypted (XChaCha20-Poly1305) but no key is configured; \
+             set WalOptions::encryption to the key it was written with"
+        } else {
+            "the segment is not encrypted but a key is configured; open this log without a key \
+             (an encrypted log starts in an empty directory)"
+        }
+    )]
+    EncryptionMismatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of its header (0).
+        offset: u64,
+        /// Whether the segment is encrypted (and the options have no key).
+        encrypted: bool,
+    },
+
+    /// The key check of an encrypted segment's header fails: the configured key is not the one the
+    /// segment was written with (or the header was modified).
+    #[error(
+        "{path}: key check at byte {offset} fails: the segment was encrypted under a different key \
+         (or its header was modified); configure the key it was written with"
+    )]
+    WrongKey {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the key check in the header.
+        offset: u64,
+    },
+
+    /// An encrypted record's CRC matches but its authentication tag does not: the record was modified
+    /// on disk (a torn write fails the CRC instead) or written under another key. It is never returned
+    /// and never truncated.
+    #[error(
+        "{path}: record {seq} at byte {offset} fails authentication although its CRC matches: it was \
+         modified on disk or encrypted under another key; restore the file from a replica"
+    )]
+    Unauthentic {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// Its sequence number.
+        seq: Seq,
+    },
+
     /// An earlier fsync or rollback failed, so the state of the file on disk is unknown; reopen the WAL
     /// (recovery re-validates every record).
     #[error(

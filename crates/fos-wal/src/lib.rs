@@ -15,12 +15,23 @@
 //! - **Space**: the WAL never drops acknowledged data to make room. An append that would pass
 //!   [`WalOptions::max_bytes`], or that meets ENOSPC, is refused whole with [`WalError::Full`]; the
 //!   pipeline holds its input until the sink acknowledges and [`Wal::truncate_before`] deletes segments.
+//! - **Encryption at rest** (optional, [`WalOptions::encryption`]): each payload is sealed with
+//!   XChaCha20-Poly1305 under a [`fos_keys::Key`], its sequence number bound as associated data, with a
+//!   nonce that never repeats under a key (a random prefix per opened `Wal` and a counter). The CRC
+//!   framing is unchanged and covers the ciphertext, so torn tails are handled without the key. A missing,
+//!   unexpected or wrong key is refused at open ([`WalError::EncryptionMismatch`], [`WalError::WrongKey`]);
+//!   a record modified on disk is refused when read ([`WalError::Unauthentic`]).
 //!
 //! On-disk layout (all integers little-endian):
 //!
 //! ```text
 //! segment header: b"FOSWAL" | u16 version = 1 | u64 first seq
 //! record:         u32 payload length | u32 CRC-32 (IEEE) of (length, seq, payload) | u64 seq | payload
+//!
+//! encrypted (version 2):
+//! segment header: b"FOSWAL" | u16 version = 2 | u64 first seq | u8 cipher = 1 | 7 zero bytes
+//!                 | 24-byte nonce | 16-byte tag   (key check: seals nothing, authenticates bytes 0..24)
+//! record:         framed as above, payload = 24-byte nonce | ciphertext | 16-byte tag (AD = u64 seq)
 //! ```
 //!
 //! ```
@@ -36,6 +47,7 @@
 //! # Ok::<(), fos_wal::WalError>(())
 //! ```
 
+mod crypt;
 mod error;
 mod format;
 mod reader;

@@ -1,22 +1,27 @@
-//! Replay: a streaming iterator over `(seq, payload)` that re-checks every CRC.
+//! Replay: a streaming iterator over `(seq, payload)` that re-checks every CRC and, in an encrypted
+//! log, authenticates and decrypts every record.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
+use crate::crypt::{Cipher, OVERHEAD};
 use crate::error::{Result, WalError};
-use crate::format::{
-    decode_segment_header, RecordHeader, MAX_PAYLOAD, RECORD_HEADER, SEGMENT_HEADER,
-};
+use crate::format::{RecordHeader, MAX_STORED, RECORD_HEADER, SEALED_HEADER, SEGMENT_HEADER};
+use crate::wal::{check_key, check_segment_header};
 use crate::Seq;
 
 /// Iterator returned by [`crate::Wal::read_from`]. It owns a snapshot of the segment list and stops
 /// before the sequence number that was next when it was created; it reads files, so records appended
 /// later are not seen and a segment removed by `truncate_before` before it is reached is an error.
 /// After the first error it yields nothing more.
+///
+/// In an encrypted log it yields plaintext: a record that does not authenticate is
+/// [`WalError::Unauthentic`], never its ciphertext.
 #[derive(Debug)]
 pub struct WalReader {
     segments: std::vec::IntoIter<(PathBuf, Seq)>,
+    cipher: Option<Cipher>,
     current: Option<Current>,
     from: Seq,
     end: Seq,
@@ -32,9 +37,15 @@ struct Current {
 }
 
 impl WalReader {
-    pub(crate) fn new(segments: Vec<(PathBuf, Seq)>, from: Seq, end: Seq) -> Self {
+    pub(crate) fn new(
+        segments: Vec<(PathBuf, Seq)>,
+        from: Seq,
+        end: Seq,
+        cipher: Option<Cipher>,
+    ) -> Self {
         WalReader {
             segments: segments.into_iter(),
+            cipher,
             current: None,
             from,
             end,
@@ -51,25 +62,16 @@ impl WalReader {
             1 << 20,
             File::open(&path).map_err(|e| WalError::io(&path, "open for replay", 0, e))?,
         );
-        let mut h = [0u8; SEGMENT_HEADER as usize];
-        file.read_exact(&mut h)
+        let mut h = [0u8; SEALED_HEADER as usize];
+        let shared = SEGMENT_HEADER as usize;
+        file.read_exact(&mut h[..shared])
             .map_err(|e| WalError::io(&path, "read header", 0, e))?;
-        match decode_segment_header(&h) {
-            Ok(f) if f == first => {}
-            Ok(f) => {
-                return Err(WalError::Corrupt {
-                    path,
-                    offset: 0,
-                    reason: format!("header says first sequence {f}, the file name says {first}"),
-                })
-            }
-            Err(reason) => {
-                return Err(WalError::Corrupt {
-                    path,
-                    offset: 0,
-                    reason,
-                })
-            }
+        let header = check_segment_header(&path, &h[..shared], first, self.cipher.is_some())?;
+        let header_len = header.len();
+        if let Some(cipher) = &self.cipher {
+            file.read_exact(&mut h[shared..])
+                .map_err(|e| WalError::io(&path, "read header", SEGMENT_HEADER, e))?;
+            check_key(&path, &h, cipher)?;
         }
         if self.current.is_some() && first != self.expected {
             return Err(WalError::Corrupt {
@@ -85,7 +87,7 @@ impl WalReader {
         self.current = Some(Current {
             path,
             file,
-            offset: SEGMENT_HEADER,
+            offset: header_len,
         });
         Ok(true)
     }
@@ -130,9 +132,9 @@ impl WalReader {
                 offset: cur.offset,
                 reason,
             };
-            if h.len as usize > MAX_PAYLOAD {
+            if h.len as usize > MAX_STORED {
                 return Err(corrupt(format!(
-                    "record length {} exceeds the limit {MAX_PAYLOAD}",
+                    "record length {} exceeds the limit {MAX_STORED}",
                     h.len
                 )));
             }
@@ -152,11 +154,32 @@ impl WalReader {
                     h.seq, self.expected
                 )));
             }
+            let record_offset = cur.offset;
             cur.offset += (RECORD_HEADER + payload.len()) as u64;
             self.expected += 1;
-            if h.seq >= self.from {
-                return Ok(Some((h.seq, payload)));
+            if h.seq < self.from {
+                continue;
             }
+            if let Some(cipher) = &self.cipher {
+                if payload.len() < OVERHEAD {
+                    return Err(WalError::Corrupt {
+                        path: cur.path.clone(),
+                        offset: record_offset,
+                        reason: format!(
+                            "encrypted record of {} bytes is shorter than its nonce and tag ({OVERHEAD})",
+                            payload.len()
+                        ),
+                    });
+                }
+                if !cipher.open_record(h.seq, &mut payload) {
+                    return Err(WalError::Unauthentic {
+                        path: cur.path.clone(),
+                        offset: record_offset,
+                        seq: h.seq,
+                    });
+                }
+            }
+            return Ok(Some((h.seq, payload)));
         }
     }
 }

@@ -6,10 +6,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use fos_keys::Key;
+
+use crate::crypt::{Cipher, Sealer, OVERHEAD};
 use crate::error::{is_no_space, Result, WalError};
 use crate::format::{
-    decode_segment_header, encode_record, encode_segment_header, parse_record, parse_segment_name,
-    record_size, segment_name, valid_record_after, Parsed, MAX_PAYLOAD, SEGMENT_HEADER,
+    decode_segment_header, encode_record, encode_record_with, encode_sealed_header,
+    encode_segment_header, header_len, parse_record, parse_segment_name, record_size,
+    sealed_header_parts, segment_name, valid_record_after, Parsed, SegmentHeader, MAX_PAYLOAD,
+    SEGMENT_HEADER,
 };
 use crate::reader::WalReader;
 use crate::Seq;
@@ -51,6 +56,10 @@ pub struct WalOptions {
     pub max_bytes: Option<u64>,
     /// Durability policy; default [`FsyncPolicy::Always`].
     pub fsync: FsyncPolicy,
+    /// Encrypts every record's payload with XChaCha20-Poly1305 under this key (`crate::crypt` has the
+    /// design). `None`, the default, writes plain segments. A log is encrypted from its first segment
+    /// on or not at all: opening it with the other setting, or with another key, is an error.
+    pub encryption: Option<Key>,
 }
 
 impl Default for WalOptions {
@@ -59,6 +68,7 @@ impl Default for WalOptions {
             segment_bytes: 64 << 20,
             max_bytes: None,
             fsync: FsyncPolicy::default(),
+            encryption: None,
         }
     }
 }
@@ -94,6 +104,10 @@ struct Segment {
 pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
+    /// The cipher and nonce generator when the log is encrypted.
+    sealer: Option<Sealer>,
+    /// Bytes of each segment's header (plain or encrypted).
+    header: u64,
     /// Never empty; the last one is the active segment.
     segments: Vec<Segment>,
     active: File,
@@ -113,9 +127,21 @@ impl Wal {
     /// truncated and reported in [`Recovery`]. Damage anywhere else — a non-last segment, a valid record
     /// following the damage, a sequence gap — is [`WalError::Corrupt`]. Everything recovered is fsynced,
     /// so `durable_seq() == last_seq` after open.
+    ///
+    /// With [`WalOptions::encryption`], every segment must be encrypted under that key (its header's
+    /// key check is verified: [`WalError::WrongKey`]); without it, none may be encrypted
+    /// ([`WalError::EncryptionMismatch`]). Record tags are verified when records are read.
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> Result<(Wal, Recovery)> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| WalError::io(&dir, "create directory", 0, e))?;
+        let mut sealer = match &opts.encryption {
+            Some(key) => Some(
+                Sealer::new(key)
+                    .map_err(|e| WalError::io(&dir, "draw a random nonce prefix", 0, e))?,
+            ),
+            None => None,
+        };
+        let header = header_len(sealer.is_some());
         let mut found = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| WalError::io(&dir, "list directory", 0, e))? {
             let entry = entry.map_err(|e| WalError::io(&dir, "list directory", 0, e))?;
@@ -140,7 +166,7 @@ impl Wal {
                     });
                 }
             }
-            let scan = scan_segment(&path, first, is_last)?;
+            let scan = scan_segment(&path, first, is_last, sealer.as_mut())?;
             rec.records += scan.records;
             if let Some(cut) = scan.cut {
                 rec.truncated_bytes = cut.bytes;
@@ -169,7 +195,7 @@ impl Wal {
                 (f, next.unwrap_or(seg.first))
             }
             None => {
-                let (f, seg) = create_segment(&dir, 1)?;
+                let (f, seg) = create_segment(&dir, 1, sealer.as_mut())?;
                 segments.push(seg);
                 (f, 1)
             }
@@ -181,6 +207,8 @@ impl Wal {
         let wal = Wal {
             dir,
             opts,
+            sealer,
+            header,
             segments,
             active,
             next_seq,
@@ -222,10 +250,10 @@ impl Wal {
                     max: MAX_PAYLOAD,
                 });
             }
-            let r = record_size(p.len());
+            let r = self.record_size(p.len());
             if self.needs_roll(len, r) {
-                added += SEGMENT_HEADER;
-                len = SEGMENT_HEADER;
+                added += self.header;
+                len = self.header;
             }
             added += r;
             len += r;
@@ -339,7 +367,8 @@ impl Wal {
             .iter()
             .map(|s| (s.path.clone(), s.first))
             .collect();
-        Ok(WalReader::new(segs, seq, self.next_seq))
+        let cipher = self.sealer.as_ref().map(|s| s.cipher().clone());
+        Ok(WalReader::new(segs, seq, self.next_seq, cipher))
     }
 
     /// Deletes every whole segment whose records are all below `seq` (the downstream sink acknowledged
@@ -367,7 +396,13 @@ impl Wal {
     }
 
     fn needs_roll(&self, len: u64, record: u64) -> bool {
-        len > SEGMENT_HEADER && len + record > self.opts.segment_bytes
+        len > self.header && len + record > self.opts.segment_bytes
+    }
+
+    /// Bytes a record with a payload of `payload_len` bytes takes, encryption included.
+    fn record_size(&self, payload_len: usize) -> u64 {
+        let overhead = if self.sealer.is_some() { OVERHEAD } else { 0 };
+        record_size(payload_len + overhead)
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -388,16 +423,28 @@ impl Wal {
         let mut result = Ok(());
         for p in payloads {
             let p = p.as_ref();
-            let r = record_size(p.len());
+            let r = self.record_size(p.len());
             if self.needs_roll(pending_len, r) {
                 if let Err(e) = self.write_active(&buf).and_then(|()| self.roll()) {
                     result = Err(e);
                     break;
                 }
                 buf.clear();
-                pending_len = SEGMENT_HEADER;
+                pending_len = self.header;
             }
-            encode_record(&mut buf, self.next_seq, p);
+            let seq = self.next_seq;
+            match self.sealer.as_mut() {
+                None => encode_record(&mut buf, seq, p),
+                Some(sealer) => {
+                    if let Err(e) =
+                        encode_record_with(&mut buf, seq, |out| sealer.seal_into(out, seq, p))
+                    {
+                        let (_, path) = self.active_state();
+                        result = Err(WalError::io(path, "encrypt", pending_len, e));
+                        break;
+                    }
+                }
+            }
             self.next_seq += 1;
             pending_len += r;
         }
@@ -433,7 +480,7 @@ impl Wal {
             self.poisoned = Some((len, format!("fsync before a segment roll failed: {e}")));
             return Err(WalError::io(&path, "fsync", len, e));
         }
-        let (file, seg) = create_segment(&self.dir, self.next_seq)?;
+        let (file, seg) = create_segment(&self.dir, self.next_seq, self.sealer.as_mut())?;
         self.used += seg.len;
         self.segments.push(seg);
         self.active = file;
@@ -491,16 +538,73 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| WalError::io(dir, "fsync directory", 0, e))
 }
 
+/// The header of a new segment: plain, or encrypted with a fresh key check.
+fn segment_header(first: Seq, sealer: Option<&mut Sealer>) -> std::io::Result<Vec<u8>> {
+    Ok(match sealer {
+        None => encode_segment_header(first).to_vec(),
+        Some(sealer) => encode_sealed_header(first, |h| sealer.key_check(h))?.to_vec(),
+    })
+}
+
+/// Checks the part of a segment header every version shares (the first 16 bytes) against the file
+/// name and the options (`sealed`: a key is configured).
+pub(crate) fn check_segment_header(
+    path: &Path,
+    h: &[u8],
+    first: Seq,
+    sealed: bool,
+) -> Result<SegmentHeader> {
+    let corrupt = |reason: String| WalError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason,
+    };
+    let header = decode_segment_header(h).map_err(corrupt)?;
+    if header.first != first {
+        return Err(corrupt(format!(
+            "header says first sequence {}, the file name says {first}",
+            header.first
+        )));
+    }
+    if header.sealed != sealed {
+        return Err(WalError::EncryptionMismatch {
+            path: path.to_path_buf(),
+            offset: 0,
+            encrypted: header.sealed,
+        });
+    }
+    Ok(header)
+}
+
+/// Checks the cipher id and the key check of a whole encrypted segment header.
+pub(crate) fn check_key(path: &Path, h: &[u8], cipher: &Cipher) -> Result<()> {
+    let (authenticated, check) = sealed_header_parts(h).map_err(|reason| WalError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason,
+    })?;
+    if cipher.verify_key_check(authenticated, check) {
+        Ok(())
+    } else {
+        Err(WalError::WrongKey {
+            path: path.to_path_buf(),
+            offset: authenticated.len() as u64,
+        })
+    }
+}
+
 /// Creates `wal-<first>.log` with its header, fsynced together with the directory entry.
-fn create_segment(dir: &Path, first: Seq) -> Result<(File, Segment)> {
+fn create_segment(dir: &Path, first: Seq, sealer: Option<&mut Sealer>) -> Result<(File, Segment)> {
     let path = dir.join(segment_name(first));
+    let header =
+        segment_header(first, sealer).map_err(|e| WalError::io(&path, "encrypt header", 0, e))?;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
         .map_err(|e| WalError::io(&path, "create", 0, e))?;
     let written = f
-        .write_all(&encode_segment_header(first))
+        .write_all(&header)
         .and_then(|()| f.sync_all())
         .map_err(|e| WalError::io(&path, "write header", 0, e))
         .and_then(|()| sync_dir(dir));
@@ -513,7 +617,7 @@ fn create_segment(dir: &Path, first: Seq) -> Result<(File, Segment)> {
         Segment {
             first,
             path,
-            len: SEGMENT_HEADER,
+            len: header.len() as u64,
         },
     ))
 }
@@ -532,14 +636,26 @@ struct Scan {
 
 /// Validates one segment. In the last segment a torn tail is cut off (the file is truncated);
 /// anywhere else damage is an error.
-fn scan_segment(path: &Path, first: Seq, is_last: bool) -> Result<Scan> {
+fn scan_segment(
+    path: &Path,
+    first: Seq,
+    is_last: bool,
+    sealer: Option<&mut Sealer>,
+) -> Result<Scan> {
     let buf = fs::read(path).map_err(|e| WalError::io(path, "read", 0, e))?;
     let corrupt = |offset: usize, reason: String| WalError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
         reason,
     };
-    let header_len = SEGMENT_HEADER as usize;
+    let sealed = sealer.is_some();
+    // The header's length follows from its version once the shared part is whole; before that, from
+    // the options (a torn header holds no record either way).
+    let shared = SEGMENT_HEADER as usize;
+    let header_len = match buf.get(..shared) {
+        Some(h) => check_segment_header(path, h, first, sealed)?.len(),
+        None => header_len(sealed),
+    } as usize;
     if buf.len() < header_len {
         if !is_last {
             return Err(corrupt(
@@ -548,12 +664,14 @@ fn scan_segment(path: &Path, first: Seq, is_last: bool) -> Result<Scan> {
             ));
         }
         // Crash while the segment was being created: rewrite the header, it holds no record.
+        let header = segment_header(first, sealer)
+            .map_err(|e| WalError::io(path, "encrypt header", 0, e))?;
         let mut f = OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(|e| WalError::io(path, "open", 0, e))?;
         f.set_len(0)
-            .and_then(|()| f.write_all(&encode_segment_header(first)))
+            .and_then(|()| f.write_all(&header))
             .and_then(|()| f.sync_all())
             .map_err(|e| WalError::io(path, "rewrite header", 0, e))?;
         let cut = (!buf.is_empty()).then(|| Cut {
@@ -562,24 +680,26 @@ fn scan_segment(path: &Path, first: Seq, is_last: bool) -> Result<Scan> {
         });
         return Ok(Scan {
             records: 0,
-            len: SEGMENT_HEADER,
+            len: header.len() as u64,
             cut,
         });
     }
-    match decode_segment_header(&buf[..header_len]) {
-        Ok(h) if h == first => {}
-        Ok(h) => {
-            return Err(corrupt(
-                0,
-                format!("header says first sequence {h}, the file name says {first}"),
-            ))
-        }
-        Err(reason) => return Err(corrupt(0, reason)),
+    if let Some(sealer) = &sealer {
+        check_key(path, &buf[..header_len], sealer.cipher())?;
     }
     let mut off = header_len;
     let mut expected = first;
     while off < buf.len() {
         let reason = match parse_record(&buf, off) {
+            Parsed::Record { payload, .. } if sealed && payload.len() < OVERHEAD => {
+                return Err(corrupt(
+                    off,
+                    format!(
+                        "encrypted record of {} bytes is shorter than its nonce and tag ({OVERHEAD})",
+                        payload.len()
+                    ),
+                ));
+            }
             Parsed::Record { seq, next, .. } if seq == expected => {
                 expected += 1;
                 off = next;

@@ -297,6 +297,7 @@ fn quota_refuses_whole_batches_and_truncation_frees_room() {
         segment_bytes: 1000,
         max_bytes: Some(5000),
         fsync: FsyncPolicy::Always,
+        encryption: None,
     };
     let (mut wal, _) = open(dir.path(), opts.clone());
     let rec = vec![7u8; 184]; // 200 bytes framed

@@ -4,6 +4,7 @@
 mod analyze;
 mod connect;
 mod eval;
+mod ingest;
 mod job;
 mod store;
 mod synth;
@@ -43,6 +44,9 @@ enum Command {
     /// Load CSV data sets into the historian: each numeric column becomes the tag
     /// `<file stem>.<column>`.
     Import(store::ImportArgs),
+    /// Run an edge pipeline (sources → write-ahead log → historian and NATS) or the central
+    /// consumer, from a TOML configuration.
+    Ingest(ingest::IngestArgs),
     /// Run SQL over the historian's table `samples(time, tag, value, quality)`; prints a table,
     /// JSON Lines or CSV.
     Query(store::QueryArgs),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::BenchRead(a) => connect::bench_read(a),
         Command::Import(a) => store::import(a),
         Command::Query(a) => store::query(a),
+        Command::Ingest(a) => ingest::ingest(a),
     };
     match result {
         Ok(code) => code,
