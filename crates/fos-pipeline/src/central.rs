@@ -80,10 +80,8 @@ pub fn run_central(
             break;
         }
         let Some(c) = consumer.as_mut() else {
-            match rt.block_on(tokio::time::timeout(
-                Duration::from_secs(5),
-                CentralConsumer::connect_with(&cfg.url, &cfg.durable, config.clone()),
-            )) {
+            let connect = CentralConsumer::connect_with(&cfg.url, &cfg.durable, config.clone());
+            match rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), connect).await }) {
                 Ok(Ok(mut c)) => {
                     for (k, v) in h.positions() {
                         if let Some(site) = k.strip_prefix("site:") {
@@ -105,7 +103,7 @@ pub fn run_central(
             continue;
         };
         let before = c.duplicates_skipped();
-        let next = rt.block_on(tokio::time::timeout(Duration::from_millis(100), c.next()));
+        let next = rt.block_on(async { tokio::time::timeout(Duration::from_millis(100), c.next()).await });
         stats.duplicates.fetch_add(c.duplicates_skipped() - before, Ordering::Relaxed);
         let d = match next {
             Err(_) => continue,

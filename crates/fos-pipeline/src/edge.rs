@@ -167,6 +167,7 @@ pub fn run(
                 rt.spawn(source::run_generator(g.clone(), from, tx, stop))
             }
             SourceConfig::Poll(p) => rt.spawn(source::run_poll(p.clone(), tx, stop)),
+            SourceConfig::Vibration(v) => rt.spawn(crate::vibration::run_vibration(v.clone(), tx, stop)),
         };
         sources.push((s.name().to_owned(), Some(handle)));
     }
@@ -501,7 +502,7 @@ fn nats_sink(
         }
         if publisher.is_none() {
             let connect = fos_bus::EdgePublisher::connect_with(&cfg.url, site, jurisdiction, config.clone());
-            match rt.block_on(tokio::time::timeout(Duration::from_secs(5), connect)) {
+            match rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), connect).await }) {
                 Ok(Ok(p)) => {
                     tracing::info!(url = %cfg.url, subject = p.subject(), "NATS sink connected");
                     publisher = Some(p);
@@ -536,7 +537,11 @@ fn nats_sink(
         if let Some(last) = outcome.last_acked {
             stats.nats_records.fetch_add(last - acked, Ordering::Relaxed);
             acked = last;
-            write_cursor(cursor_path, acked)?;
+            // A full disk may refuse the cursor file; the in-memory cursor still lets the log
+            // truncate (freeing space), and a stale file only re-publishes what the checks drop.
+            if let Err(e) = write_cursor(cursor_path, acked) {
+                tracing::warn!(error = %e, "NATS sink: cursor file not updated");
+            }
             cursor.store(acked, Ordering::Release);
         }
         if let Some(e) = outcome.error {

@@ -1,7 +1,7 @@
-//! `fos import` and `fos query`: loading CSV data sets into the historian (`fos-historian`) and
-//! answering SQL over it.
+//! `fos import` and `fos query`: loading CSV data sets and Tennessee Eastman (TEP) matrices into
+//! the historian (`fos-historian`) and answering SQL over it.
 //!
-//! Import rules:
+//! Import rules (CSV, any extension other than `.dat`):
 //! - every numeric column of a CSV becomes the tag `<prefix><file stem>.<column>`; a column is
 //!   numeric when its first non-empty cell parses as a number (`1.5`, `-2E+03`, `NaN`, `inf`);
 //!   other columns are skipped with a note; empty cells give no point;
@@ -14,6 +14,19 @@
 //!   unknown to the importer; scale in SQL where it is known);
 //! - an import that would put two sources into one tag refuses before writing anything: two
 //!   files (or two columns of one file) giving the same tag, or a tag already in the historian.
+//!
+//! Import rules (TEP, files named `*.dat`, the Braatz `dNN.dat` / `dNN_te.dat` layout):
+//! - whitespace-separated numbers, 52 variables per observation, in the order
+//!   `XMEAS(1)`..`XMEAS(41)`, `XMV(1)`..`XMV(11)`; variable `j` becomes the tag
+//!   `<prefix><file stem>.XMEAS(j)` / `<prefix><file stem>.XMV(j)` (the data set's own names);
+//! - orientation is decided by shape (blank lines ignored): if every line holds 52 numbers, each
+//!   line is one observation (the usual layout, and the reading of a 52 × 52 file); otherwise, if
+//!   there are exactly 52 lines of equal length, each line is one variable and each column one
+//!   observation (`d00.dat` is stored so, 52 × 500); anything else is refused naming the shape;
+//! - observation `i` (from 0) is at `i × 180 s` after the Unix epoch (TEP samples every 3 minutes;
+//!   the simulation's own clock offset is not in the files): the first at 1970-01-01T00:00:00Z;
+//! - the whole file is parsed, and every number checked, before anything is written (TEP files
+//!   are under 1 MB); a cell that is not a number is refused naming line and field.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal, Read as _, Write as _};
@@ -33,7 +46,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Flags of `fos import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// CSV files, or folders searched recursively for `*.csv`.
+    /// CSV files, TEP `*.dat` files, or folders searched recursively for `*.csv` and `*.dat`.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Text put before every tag name: `<P><file stem>.<column>`.
@@ -65,23 +78,35 @@ pub(crate) struct QueryArgs {
 const TIME_COLUMNS: [&str; 4] = ["datetime", "timestamp", "time", "date_time"];
 /// Points handed to the historian at once.
 const BATCH: usize = 64 * 1024;
+/// Variables per TEP observation: `XMEAS(1..=41)` then `XMV(1..=11)`.
+const TEP_VARS: usize = 52;
+/// TEP sampling interval: 3 minutes, in nanoseconds.
+const TEP_STEP_NS: i64 = 180 * 1_000_000_000;
 
-/// One CSV file to import: its path, delimiter, header and tags.
+/// One file to import: its path, header (variable names) and tags, and how to read it.
 #[derive(Debug)]
 struct Source {
     path: PathBuf,
-    delimiter: u8,
     headers: Vec<String>,
-    time_col: Option<usize>,
     /// Tag name per column (`None` for the time column).
     tags: Vec<Option<Arc<str>>>,
+    format: Format,
+}
+
+/// How a source's values are read.
+#[derive(Debug)]
+enum Format {
+    /// CSV, streamed at load time.
+    Csv { delimiter: u8, time_col: Option<usize> },
+    /// A TEP matrix, parsed at planning time: `values[observation * TEP_VARS + variable]`.
+    Tep { values: Vec<f64>, bytes: u64 },
 }
 
 /// `fos import`: load CSV files into the historian.
 pub(crate) fn import(a: ImportArgs) -> Result<ExitCode> {
     let files = expand(&a.paths)?;
     if files.is_empty() {
-        bail!("no CSV files found in {}", show_paths(&a.paths));
+        bail!("no CSV or TEP (.dat) files found in {}", show_paths(&a.paths));
     }
     let sources = files.iter().map(|f| plan(f, &a.tag_prefix)).collect::<Result<Vec<_>>>()?;
     refuse_merges(&sources)?;
@@ -165,7 +190,7 @@ fn show_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// The files named, and the `*.csv` files below the folders named, in name order, each once.
+/// The files named, and the `*.csv` and `*.dat` files below the folders named, in name order, each once.
 fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -177,7 +202,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         for p in entries {
             if p.is_dir() {
                 walk(&p, out)?;
-            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("dat")) {
                 out.push(p);
             }
         }
@@ -198,8 +223,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Read a file's header: delimiter, time column and tag names.
+/// Read a file's header: delimiter, time column and tag names (for a `.dat` file: the whole TEP
+/// matrix).
 fn plan(path: &Path, prefix: &str) -> Result<Source> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("dat")) {
+        return plan_tep(path, prefix);
+    }
     let mut first = Vec::new();
     std::fs::File::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
@@ -229,7 +258,55 @@ fn plan(path: &Path, prefix: &str) -> Result<Source> {
         .enumerate()
         .map(|(i, h)| (Some(i) != time_col).then(|| Arc::from(format!("{prefix}{stem}.{h}"))))
         .collect();
-    Ok(Source { path: path.to_path_buf(), delimiter, headers, time_col, tags })
+    Ok(Source { path: path.to_path_buf(), headers, tags, format: Format::Csv { delimiter, time_col } })
+}
+
+/// The TEP name of variable `j` (from 0): `XMEAS(1)`..`XMEAS(41)`, then `XMV(1)`..`XMV(11)`.
+fn tep_name(j: usize) -> String {
+    if j < 41 {
+        format!("XMEAS({})", j + 1)
+    } else {
+        format!("XMV({})", j - 40)
+    }
+}
+
+/// Parse a whole TEP file, deciding its orientation by shape (see the module doc).
+fn plan_tep(path: &Path, prefix: &str) -> Result<Source> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let mut lines: Vec<(usize, Vec<f64>)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cells = line
+            .split_whitespace()
+            .enumerate()
+            .map(|(f, cell)| {
+                cell.parse::<f64>()
+                    .with_context(|| format!("{name}: line {}, field {}: {cell:?} is not a number", i + 1, f + 1))
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        if !cells.is_empty() {
+            lines.push((i + 1, cells));
+        }
+    }
+    let width = lines.first().map_or(0, |(_, c)| c.len());
+    let values = if !lines.is_empty() && lines.iter().all(|(_, c)| c.len() == TEP_VARS) {
+        lines.into_iter().flat_map(|(_, c)| c).collect()
+    } else if lines.len() == TEP_VARS && lines.iter().all(|(_, c)| c.len() == width) {
+        (0..width).flat_map(|obs| lines.iter().map(move |(_, c)| c[obs])).collect()
+    } else {
+        let odd = lines.iter().find(|(_, c)| c.len() != TEP_VARS);
+        bail!(
+            "{name}: not a TEP matrix: {} non-blank lines{}; expected {TEP_VARS} numbers on every line (one \
+             observation per line) or {TEP_VARS} lines of equal length (one variable per line)",
+            lines.len(),
+            odd.map(|(l, c)| format!(", line {l} has {} numbers", c.len())).unwrap_or_default()
+        );
+    };
+    let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let headers: Vec<String> = (0..TEP_VARS).map(tep_name).collect();
+    let tags = headers.iter().map(|h| Some(Arc::from(format!("{prefix}{stem}.{h}")))).collect();
+    let format = Format::Tep { values, bytes: text.len() as u64 };
+    Ok(Source { path: path.to_path_buf(), headers, tags, format })
 }
 
 /// Refuse when two files, or two columns of one file, would write the same tag.
@@ -284,12 +361,35 @@ enum Kind {
     Skipped,
 }
 
+/// Write one TEP matrix into the historian; returns the points written and the tags they fill.
+fn load_tep(s: &Source, values: &[f64], bytes: u64, h: &mut Historian, pb: &ProgressBar) -> Result<(u64, usize)> {
+    let mut batch: Vec<Point> = Vec::with_capacity(BATCH.min(values.len()));
+    for (obs, row) in values.chunks_exact(TEP_VARS).enumerate() {
+        let time_ns = i64::try_from(obs).ok().and_then(|o| o.checked_mul(TEP_STEP_NS)).context("too many rows")?;
+        for (tag, &value) in s.tags.iter().zip(row) {
+            let tag = tag.clone().context("TEP variable without a tag")?;
+            batch.push(Point { time_ns, tag, value, quality: quality::GOOD });
+        }
+        if batch.len() >= BATCH {
+            h.write_batch(&batch)?;
+            batch.clear();
+        }
+    }
+    h.write_batch(&batch)?;
+    pb.inc(bytes);
+    Ok((values.len() as u64, TEP_VARS))
+}
+
 /// Stream one file into the historian; returns the points written and the tags they fill.
 fn load(s: &Source, h: &mut Historian, pb: &ProgressBar) -> Result<(u64, usize)> {
+    let (delimiter, time_col) = match &s.format {
+        Format::Csv { delimiter, time_col } => (*delimiter, *time_col),
+        Format::Tep { values, bytes } => return load_tep(s, values, *bytes, h, pb),
+    };
     let name = s.path.display();
-    let mut reader = csv::ReaderBuilder::new().delimiter(s.delimiter).from_path(&s.path)?;
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_path(&s.path)?;
     let mut kinds = vec![Kind::Unknown; s.headers.len()];
-    if let Some(t) = s.time_col {
+    if let Some(t) = time_col {
         kinds[t] = Kind::Skipped;
     }
     let mut batch: Vec<Point> = Vec::with_capacity(BATCH);
@@ -297,7 +397,7 @@ fn load(s: &Source, h: &mut Historian, pb: &ProgressBar) -> Result<(u64, usize)>
     let (mut row, mut points, mut last_pos) = (0i64, 0u64, 0u64);
     while reader.read_record(&mut record).map_err(|e| csv_error(&s.path, &s.headers, e))? {
         let line = record.position().map_or(0, |p| p.line());
-        let time_ns = match s.time_col {
+        let time_ns = match time_col {
             Some(c) => parse_time(record.get(c).unwrap_or_default().trim())
                 .with_context(|| format!("{name}: line {line}, column {:?}", s.headers[c]))?,
             None => row.checked_mul(1_000_000_000).context("too many rows for row-index times")?,

@@ -1,6 +1,6 @@
-//! Real-binary tests of `fos import` and `fos query`: real SKAB and CNC files imported into a
-//! temporary data folder, answers checked against a reference computed here directly on the CSV;
-//! merge refusals and bad-CSV errors.
+//! Real-binary tests of `fos import` and `fos query`: real SKAB, CNC and Tennessee Eastman files
+//! imported into a temporary data folder, answers checked against a reference computed here directly
+//! on the files; merge refusals, bad-CSV errors and the TEP orientation rule.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -175,4 +175,114 @@ fn bad_csv_errors_name_file_line_and_column() {
     ok(fos(&["import", bad.to_str().unwrap(), "--tag-prefix", "lab.", "--data-dir", dir]));
     let csv = ok(fos(&["query", "--csv", "--data-dir", dir, "SELECT tag, CAST(time AS BIGINT) AS t, value FROM samples ORDER BY time"]));
     assert_eq!(csv, "tag,t,value\nlab.bad.v,1500000000,2.5\nlab.bad.v,2500000000,-0.0\n");
+}
+
+/// The TEP name of variable `j` (from 0), as the data set's README lists them.
+fn tep_var(j: usize) -> String {
+    if j < 41 {
+        format!("XMEAS({})", j + 1)
+    } else {
+        format!("XMV({})", j - 40)
+    }
+}
+
+/// Count and sum per variable of a TEP file read by its documented layout (`FORMAT.md`: `d00.dat`
+/// is stored transposed, one variable per line; the others one observation per line).
+fn tep_reference(path: &Path, transposed: bool) -> Vec<(u64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = vec![(0u64, 0.0f64); 52];
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        for (j, cell) in line.split_whitespace().enumerate() {
+            let var = if transposed { i } else { j };
+            out[var].0 += 1;
+            out[var].1 += cell.parse::<f64>().unwrap();
+        }
+    }
+    out
+}
+
+#[test]
+fn import_two_tep_files_in_both_orientations_and_query_matches_the_files() {
+    let Some(data) = fos_io::testdata::data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let (d00, d01) = (data.join("tep/d00.dat"), data.join("tep/d01.dat"));
+    let out = ok(fos(&["import", d00.to_str().unwrap(), d01.to_str().unwrap(), "--tag-prefix", "tep.", "--data-dir", dir]));
+    assert!(out.starts_with(&format!("imported {} points of 104 tags from 2 file(s)", 52 * (500 + 480))), "{out}");
+
+    let mut expected = BTreeMap::new();
+    for (stem, path, transposed) in [("d00", &d00, true), ("d01", &d01, false)] {
+        for (j, stats) in tep_reference(path, transposed).into_iter().enumerate() {
+            expected.insert(format!("tep.{stem}.{}", tep_var(j)), stats);
+        }
+    }
+    let sql = "SELECT tag, count(*) AS n, sum(value) AS s, CAST(min(time) AS BIGINT) AS t0, \
+               CAST(max(time) AS BIGINT) AS t1 FROM samples GROUP BY tag ORDER BY tag";
+    let answer = ok(fos(&["query", "--json", "--data-dir", dir, sql]));
+    let rows: Vec<Value> = answer.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let got: Vec<&str> = rows.iter().map(|r| r["tag"].as_str().unwrap()).collect();
+    assert_eq!(got, expected.keys().map(String::as_str).collect::<Vec<_>>());
+    for r in &rows {
+        let tag = r["tag"].as_str().unwrap();
+        let (n, sum) = expected[tag];
+        assert_eq!(r["n"].as_u64(), Some(if tag.starts_with("tep.d00.") { 500 } else { 480 }), "{tag}");
+        assert_eq!(r["n"].as_u64(), Some(n), "{tag}");
+        let s = r["s"].as_f64().unwrap();
+        assert!(close(s, sum), "{tag}: sum {s} vs {sum}");
+        assert_eq!(r["t0"].as_i64(), Some(0), "{tag}");
+        assert_eq!(r["t1"].as_i64(), Some((n as i64 - 1) * 180_000_000_000), "{tag}");
+    }
+
+    // The first observation of d00 (first column of the transposed file) and of d01 (first line).
+    let first = |path: &Path, transposed: bool| -> f64 {
+        let text = std::fs::read_to_string(path).unwrap();
+        let line = if transposed { text.lines().nth(1) } else { text.lines().next() };
+        let cell = if transposed { line.unwrap().split_whitespace().next() } else { line.unwrap().split_whitespace().nth(1) };
+        cell.unwrap().parse().unwrap()
+    };
+    let csv = ok(fos(&["query", "--csv", "--data-dir", dir,
+        "SELECT tag, value FROM samples WHERE CAST(time AS BIGINT) = 0 AND tag IN ('tep.d00.XMEAS(2)', 'tep.d01.XMEAS(2)') ORDER BY tag"]));
+    assert_eq!(csv, format!("tag,value\ntep.d00.XMEAS(2),{:?}\ntep.d01.XMEAS(2),{:?}\n", first(&d00, true), first(&d01, false)));
+
+    // Importing d01 again would merge two sources into its tags.
+    let err = failure(fos(&["import", d01.to_str().unwrap(), "--tag-prefix", "tep.", "--data-dir", dir]));
+    assert!(err.contains("already in the historian") && err.contains("d01.dat"), "{err}");
+}
+
+#[test]
+fn tep_orientation_is_decided_by_shape_and_bad_shapes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let dir = dir.to_str().unwrap();
+    let write = |name: &str, lines: Vec<Vec<f64>>| {
+        let path = tmp.path().join(name);
+        let text: Vec<String> =
+            lines.iter().map(|l| l.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join("   ")).collect();
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        path
+    };
+    // 3 observations per line; variable j of observation i holds 1000 i + j.
+    let rows = write("rows.dat", (0..3).map(|i| (0..52).map(|j| (1000 * i + j) as f64).collect()).collect());
+    // 52 lines of 2: variable j of observation i holds -(1000 i + j).
+    let cols = write("cols.dat", (0..52).map(|j| (0..2).map(|i| -((1000 * i + j) as f64)).collect()).collect());
+    // 52 × 52 is read as 52 observations (the usual layout).
+    let square = write("square.dat", (0..52).map(|i| (0..52).map(|j| (1000 * i + j) as f64).collect()).collect());
+    ok(fos(&["import", rows.to_str().unwrap(), cols.to_str().unwrap(), square.to_str().unwrap(), "--data-dir", dir]));
+    let sql = "SELECT tag, CAST(time AS BIGINT) / 1000000000 AS s, value FROM samples \
+               WHERE tag IN ('rows.XMV(11)', 'cols.XMEAS(2)', 'square.XMEAS(1)') AND CAST(time AS BIGINT) < 400000000000 ORDER BY tag, time";
+    let csv = ok(fos(&["query", "--csv", "--data-dir", dir, sql]));
+    assert_eq!(
+        csv,
+        "tag,s,value\ncols.XMEAS(2),0,-1.0\ncols.XMEAS(2),180,-1001.0\nrows.XMV(11),0,51.0\nrows.XMV(11),180,1051.0\n\
+         rows.XMV(11),360,2051.0\nsquare.XMEAS(1),0,0.0\nsquare.XMEAS(1),180,1000.0\nsquare.XMEAS(1),360,2000.0\n"
+    );
+    let n = ok(fos(&["query", "--csv", "--data-dir", dir, "SELECT count(*) AS n FROM samples"]));
+    assert_eq!(n, format!("n\n{}\n", 52 * (3 + 2 + 52)));
+
+    let ragged = write("ragged.dat", vec![vec![1.0; 52], vec![1.0; 51]]);
+    let err = failure(fos(&["import", ragged.to_str().unwrap(), "--data-dir", dir]));
+    assert!(err.contains("ragged.dat") && err.contains("line 2 has 51 numbers"), "{err}");
+    std::fs::write(&ragged, format!("{}\n1.0 x\n", "1.0 ".repeat(52))).unwrap();
+    let err = failure(fos(&["import", ragged.to_str().unwrap(), "--data-dir", dir]));
+    assert!(err.contains("ragged.dat: line 2, field 2: \"x\" is not a number"), "{err}");
 }
