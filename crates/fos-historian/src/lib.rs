@@ -459,6 +459,7 @@ fn civil_date(days: i64) -> String {
 mod tests;
 
 mod lvc;
+pub mod mirror;
 mod retention;
 mod tables;
 mod waveform;

@@ -331,3 +331,25 @@ fn a_second_opener_is_read_only_and_changes_nothing() {
     writer.commit(&[("wal", 2)]).unwrap();
     assert_eq!(one_i64(&reader, "SELECT count(*) FROM samples"), 2);
 }
+
+#[test]
+fn the_mirror_copies_committed_files_once_and_answers_sql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, store) = (tmp.path().join("data"), tmp.path().join("store"));
+    let url = format!("file://{}", store.display());
+    let mut h = Historian::open(&data).unwrap();
+    h.write_batch(&[pt(0, "a", 1.5), pt(NANOS_PER_DAY, "b", -2.0)]).unwrap();
+    h.commit(&[("wal", 1)]).unwrap();
+    // A spilled but uncommitted file must not be copied.
+    let mut small = Historian::open_with(tmp.path().join("other"), HistorianOptions { max_rows_per_file: 1, ..HistorianOptions::default() }).unwrap();
+    small.write_batch(&[pt(0, "x", 1.0)]).unwrap();
+    let mut m = mirror::Mirror::open(&url).unwrap();
+    assert_eq!(m.sync(&data).unwrap().files, 2);
+    assert_eq!(m.sync(&data).unwrap().files, 0, "already copied");
+    assert_eq!(mirror::Mirror::open(&url).unwrap().sync(&data).unwrap().files, 0, "a reopened mirror lists what it holds");
+    assert_eq!(mirror::Mirror::open(&url).unwrap().sync(&tmp.path().join("other")).unwrap().files, 0, "pending files stay local");
+    let (_, b) = mirror::query_store(&url, "SELECT sum(value) FROM samples").unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Float64Type>().value(0), -0.5);
+    let e = mirror::Mirror::open("ftp://x/y").unwrap_err().to_string();
+    assert!(e.contains("ftp") && e.contains("not supported"), "{e}");
+}

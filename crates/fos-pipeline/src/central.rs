@@ -32,6 +32,22 @@ pub fn run_central(
     let stats = Arc::new(Stats::default());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PipelineError::Runtime)?;
     let mut h = Historian::open(data_dir)?;
+    let mut mirror = match &cfg.mirror {
+        Some(url) => Some(fos_historian::mirror::Mirror::open(url)?),
+        None => None,
+    };
+    let sync = |mirror: &mut Option<fos_historian::mirror::Mirror>| {
+        if let Some(m) = mirror {
+            match m.sync(data_dir) {
+                Ok(r) => {
+                    stats.mirrored_files.fetch_add(r.files as u64, Ordering::Relaxed);
+                }
+                // Local commits are durable; the mirror catches up at the next commit.
+                Err(e) => tracing::warn!(error = %e, "mirror: copy failed, retrying after the next commit"),
+            }
+        }
+    };
+    sync(&mut mirror);
     let config = ConsumerConfig {
         stream: cfg.stream.clone(),
         tls: cfg.tls.as_ref().map(crate::config::TlsFiles::to_bus),
@@ -64,6 +80,7 @@ pub fn run_central(
             uncommitted = 0;
             oldest = None;
             force = false;
+            sync(&mut mirror);
             for d in held.drain(..) {
                 let (site, seq) = (d.site.clone(), d.seq);
                 if let Err(e) = rt.block_on(d.ack()) {
@@ -147,6 +164,7 @@ pub fn run_central(
         sites.insert(d.site.clone(), d.seq);
         held.push(d);
     }
+    sync(&mut mirror);
     let s = summary(&stats, &consumer);
     progress(&s);
     Ok(s)

@@ -27,7 +27,7 @@
 //! #                          # optional: TLS (required once set), mutual when cert and key are given
 //!
 //! [[source]]                 # any number of sources, each with a unique name
-//! kind = "generator"         # synthetic tags (see below), or "poll" (fos-connect devices)
+//! kind = "generator"         # synthetic tags (see below), "poll" (fos-connect devices) or "vibration"
 //! name = "gen"
 //!
 //! [[transform]]              # applied in order to every batch, before the log
@@ -40,6 +40,8 @@
 //! url = "nats://127.0.0.1:4222"   # read every site's batches from JetStream into DATA_DIR's historian
 //! durable = "central"        # default "central": the durable consumer's name
 //! # tls = { ... }            # as in [nats]
+//! # mirror = "file:///srv/fos-central"   # copy committed Parquet files to an object store
+//! #                          # (a directory; s3://bucket/prefix with the `s3` feature); `fos query --store URL`
 //! ```
 //!
 //! Generator source keys: `tags` (default 100), `interval_ms` (default 1000: data time between
@@ -48,6 +50,9 @@
 //! one scan per `interval_ms` of wall time), `ack_log` (optional file: the last scan number of each
 //! acknowledged batch is appended to it, one per line). Tag `i` is named `<name>.t<i>`; the value of
 //! tag `i` at scan `s` is [`crate::source::generator_value`]`(s, i)`.
+//!
+//! Vibration source keys (`kind = "vibration"`: synthetic bearing vibration analysed into
+//! features per block and channel): see [`crate::vibration`].
 //!
 //! Poll source keys: `config` (a `fos poll` device file) and/or inline `[[source.device]]` tables
 //! in the same format. Tags are named `<device name>.<address>`.
@@ -170,6 +175,8 @@ pub struct CentralConfig {
     #[serde(default = "default_commit_ms")]
     pub commit_ms: u64,
     pub tls: Option<TlsFiles>,
+    /// Object store the central historian's committed files are copied to after each commit.
+    pub mirror: Option<String>,
 }
 
 fn default_durable() -> String {
@@ -187,6 +194,7 @@ fn default_commit_ms() -> u64 {
 pub enum SourceConfig {
     Generator(GeneratorConfig),
     Poll(PollSourceConfig),
+    Vibration(crate::vibration::VibrationConfig),
 }
 
 impl SourceConfig {
@@ -194,6 +202,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Generator(g) => &g.name,
             SourceConfig::Poll(p) => &p.name,
+            SourceConfig::Vibration(v) => &v.name,
         }
     }
 }
@@ -266,6 +275,9 @@ impl IngestConfig {
                     return Err(bad(format!("generator {:?}: tags, scans_per_batch and interval_ms must be above 0", g.name)));
                 }
                 crate::source::parse_time(&g.start).map_err(|e| bad(format!("generator {:?}: start: {e}", g.name)))?;
+            }
+            if let SourceConfig::Vibration(v) = s {
+                v.check().map_err(|e| bad(format!("vibration source {:?}: {e}", v.name)))?;
             }
             if let SourceConfig::Poll(p) = s {
                 if p.config.is_none() && p.device.is_empty() {

@@ -111,7 +111,6 @@ pub fn run(
             Some(k) => Some(k.load().map_err(|e| PipelineError::Config { origin: "[wal] key".into(), reason: e.to_string() })?),
             None => None,
         },
-        ..WalOptions::default()
     };
     let (wal, rec) = Wal::open(pipeline_dir.join("wal"), opts)?;
     if rec.truncated_bytes > 0 {

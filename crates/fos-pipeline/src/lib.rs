@@ -35,6 +35,7 @@ mod edge;
 pub mod record;
 pub mod source;
 pub mod transform;
+pub mod vibration;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +114,8 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Gaps seen by the central consumer.
     pub gaps: AtomicU64,
+    /// Files copied to the central object-store mirror.
+    pub mirrored_files: AtomicU64,
 }
 
 /// A snapshot of [`Stats`] plus the log's state, as `fos ingest --json` prints it.
@@ -128,6 +131,7 @@ pub struct Summary {
     pub nats_errors: u64,
     pub duplicates: u64,
     pub gaps: u64,
+    pub mirrored_files: u64,
     /// Last durable log sequence (edge) or 0 (central).
     pub wal_durable_seq: u64,
     /// Log records not yet taken by every sink when the pipeline stopped.
@@ -149,6 +153,7 @@ impl Stats {
             nats_errors: g(&self.nats_errors),
             duplicates: g(&self.duplicates),
             gaps: g(&self.gaps),
+            mirrored_files: g(&self.mirrored_files),
             wal_durable_seq: 0,
             wal_backlog: 0,
         }

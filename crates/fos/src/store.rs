@@ -72,6 +72,10 @@ pub(crate) struct QueryArgs {
     /// The data folder; the historian lives in DIR/historian.
     #[arg(long, value_name = "DIR", default_value = "fos-data")]
     data_dir: PathBuf,
+    /// Query a central historian's object-store mirror instead of DIR (file:///ABS/DIR, or
+    /// s3://BUCKET/PREFIX in builds with the `s3` feature).
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    store: Option<String>,
 }
 
 /// Header names taken as the time column (compared without case).
@@ -138,12 +142,16 @@ pub(crate) fn import(a: ImportArgs) -> Result<ExitCode> {
 
 /// `fos query`: run SQL and print the answer.
 pub(crate) fn query(a: QueryArgs) -> Result<ExitCode> {
-    let samples = a.data_dir.join("historian").join("samples");
-    if !samples.is_dir() {
-        bail!("no historian in {} (no {}): run `fos import` first", a.data_dir.display(), samples.display());
-    }
-    let historian = Historian::open(&a.data_dir)?;
-    let (schema, batches) = historian.query_with_schema(&a.sql)?;
+    let (schema, batches) = match &a.store {
+        Some(url) => fos_historian::mirror::query_store(url, &a.sql)?,
+        None => {
+            let samples = a.data_dir.join("historian").join("samples");
+            if !samples.is_dir() {
+                bail!("no historian in {} (no {}): run `fos import` first", a.data_dir.display(), samples.display());
+            }
+            Historian::open(&a.data_dir)?.query_with_schema(&a.sql)?
+        }
+    };
     let mut out = std::io::stdout().lock();
     if a.json {
         let batches = batches.iter().map(plain_strings).collect::<Result<Vec<_>>>()?;

@@ -191,8 +191,26 @@ fn write_configs(dir: &Path, port: u16, acks: &Path, wal_extra: &str, realtime: 
     )
     .unwrap();
     let central = dir.join("central.toml");
-    std::fs::write(&central, format!("[central]\nurl = \"nats://127.0.0.1:{port}\"\ncommit_ms = 100\n")).unwrap();
+    let mirror = url_of(&dir.join("mirror"));
+    std::fs::write(
+        &central,
+        format!("[central]\nurl = \"nats://127.0.0.1:{port}\"\ncommit_ms = 100\nmirror = {mirror:?}\n"),
+    )
+    .unwrap();
     (edge, central)
+}
+
+fn url_of(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// The object-store mirror holds exactly the central historian's rows.
+fn check_mirror(central_data: &Path, mirror: &Path) {
+    let sql = "SELECT count(*) FROM samples";
+    let (_, b) = fos_historian::mirror::query_store(&url_of(mirror), sql).unwrap();
+    let mirrored = cast(b[0].column(0), &DataType::Int64).unwrap().as_primitive::<Int64Type>().value(0);
+    let local = ints(&Historian::open(central_data).unwrap(), sql)[0];
+    assert_eq!(mirrored, local, "the object-store mirror differs from the central historian");
 }
 
 /// Waits until the central historian holds the edge's log through `seq`.
@@ -250,6 +268,7 @@ fn a_nats_outage_and_sigkills_on_both_sides_lose_and_duplicate_nothing() {
     eprintln!("central: {central_summary}");
     assert_eq!(central_summary["gaps"], 0);
     check_exactly_once(&central_data, 10, 2, last_acked(&acks).unwrap());
+    check_mirror(&central_data, &tmp.path().join("mirror"));
 }
 
 struct Tmpfs(PathBuf);
