@@ -18,6 +18,10 @@
 //! enabled = true             # default true
 //! commit_points = 1000000    # default 1000000: commit when this many points are buffered...
 //! commit_ms = 1000           # default 1000: ...or when the oldest uncommitted point is this old
+//! # retention = { keep_raw_days = 30, keep_downsampled_days = 365, downsample_s = 60 }
+//! #                          # optional (default: keep everything raw): at start and hourly, days older
+//! #                          # than keep_raw_days become per-bucket means (+ samples_rollup), older than
+//! #                          # keep_downsampled_days are deleted
 //!
 //! [nats]                     # optional: publish every batch to NATS JetStream
 //! url = "nats://127.0.0.1:4222"
@@ -120,11 +124,39 @@ pub struct HistorianConfig {
     pub enabled: bool,
     pub commit_points: usize,
     pub commit_ms: u64,
+    pub retention: Option<RetentionConfig>,
+}
+
+/// `[historian.retention]`: applied when the sink starts and then hourly, between commits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days before today kept raw.
+    pub keep_raw_days: u32,
+    /// Days before today kept at all (older ones are deleted); at least `keep_raw_days`.
+    pub keep_downsampled_days: u32,
+    /// Bucket of downsampled days, in seconds (dividing a day); default 60.
+    #[serde(default = "default_downsample_s")]
+    pub downsample_s: u64,
+}
+
+fn default_downsample_s() -> u64 {
+    60
+}
+
+impl RetentionConfig {
+    pub fn policy(&self) -> fos_historian::RetentionPolicy {
+        fos_historian::RetentionPolicy {
+            keep_raw_days: self.keep_raw_days,
+            keep_downsampled_days: self.keep_downsampled_days,
+            downsample_interval: std::time::Duration::from_secs(self.downsample_s),
+        }
+    }
 }
 
 impl Default for HistorianConfig {
     fn default() -> Self {
-        HistorianConfig { enabled: true, commit_points: 1_000_000, commit_ms: 1000 }
+        HistorianConfig { enabled: true, commit_points: 1_000_000, commit_ms: 1000, retention: None }
     }
 }
 

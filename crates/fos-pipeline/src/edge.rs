@@ -397,6 +397,21 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
     };
     cursor.store(next - 1, Ordering::Release);
     let stats = &shared.stats;
+    let mut retention_due = Instant::now();
+    let mut retention = |uncommitted: usize| {
+        let Some(r) = &cfg.retention else { return };
+        if uncommitted > 0 || Instant::now() < retention_due {
+            return;
+        }
+        retention_due = Instant::now() + Duration::from_secs(3600);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        match fos_historian::apply_retention(data_dir, &r.policy(), now) {
+            Ok(rep) if rep.downsampled.is_empty() && rep.deleted.is_empty() && rep.recovered.is_empty() => {}
+            Ok(rep) => tracing::info!(downsampled = ?rep.downsampled, deleted = ?rep.deleted, recovered = ?rep.recovered, "retention applied"),
+            Err(e) => tracing::warn!(error = %e, "retention failed; retrying in an hour"),
+        }
+    };
+    retention(0);
     let mut tags = HashMap::new();
     let mut points = Vec::new();
     let mut uncommitted = 0usize;
@@ -445,6 +460,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
             commit(&mut h, next, &mut uncommitted, &positions)?;
             oldest = None;
         }
+        retention(uncommitted);
         if shared.abort.load(Ordering::Acquire) {
             return Ok(());
         }

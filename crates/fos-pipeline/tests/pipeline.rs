@@ -131,3 +131,27 @@ fn an_encrypted_log_holds_no_plaintext_tag_names() {
     let h = Historian::open(tmp.path()).unwrap();
     assert_eq!(ints(&h, "SELECT count(*) FROM samples"), [37 * 50]);
 }
+
+#[test]
+fn retention_downsamples_and_deletes_old_days_when_the_sink_starts() {
+    const DAY: i64 = 86_400_000_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let start_ns = now - now.rem_euclid(DAY) - 10 * DAY;
+    let start = humantime::format_rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(start_ns as u64));
+    let cfg = format!(
+        "[historian]\nretention = {{ keep_raw_days = 2, keep_downsampled_days = 5, downsample_s = 21600 }}\n\
+         [[source]]\nkind = \"generator\"\nname = \"gen\"\ntags = 3\ninterval_ms = 3600000\nscans = 240\nstart = \"{start}\"\n"
+    );
+    run(&cfg, tmp.path()); // ten days of hourly points, written after the first retention pass
+    let h = Historian::open(tmp.path()).unwrap();
+    assert_eq!(ints(&h, "SELECT count(*) FROM samples"), [3 * 240]);
+    drop(h);
+    let s = run(&cfg, tmp.path()); // nothing new; retention runs at start
+    assert_eq!(s.points_in, 0);
+    let h = Historian::open(tmp.path()).unwrap();
+    // Per tag: 2 raw days × 24 + 3 downsampled days × 4 six-hour means; 5 days deleted.
+    assert_eq!(ints(&h, "SELECT count(*) FROM samples"), [3 * (2 * 24 + 3 * 4)]);
+    let oldest = ints(&h, "SELECT min(CAST(time AS BIGINT)) FROM samples")[0];
+    assert_eq!(oldest, start_ns + 5 * DAY);
+}
