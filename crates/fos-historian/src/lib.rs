@@ -300,25 +300,35 @@ impl Historian {
 
     /// Buffer points; a partition whose buffer is full is written out as a file.
     pub fn write_batch(&mut self, points: &[Point]) -> Result<()> {
+        self.write_owned(points.to_vec())
+    }
+
+    /// [`Historian::write_batch`] taking the points by value (no copy of each point).
+    pub fn write_owned(&mut self, points: Vec<Point>) -> Result<()> {
         self.check_writer()?;
         if points.iter().any(|p| p.tag.is_empty()) {
             return Err(Error::EmptyTag);
         }
+        let mut current: Option<(i64, &mut Partition)> = None;
         for p in points {
             let day = p.time_ns.div_euclid(NANOS_PER_DAY);
-            let part = match self.partitions.entry(day) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let dir = self.samples.join(format!("date={}", civil_date(day)));
-                    let next_part = next_part_number(&dir)?;
-                    e.insert(Partition { dir, next_part, rows: Vec::new() })
-                }
+            let part = match current.take() {
+                Some((d, part)) if d == day => part,
+                _ => match self.partitions.entry(day) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let dir = self.samples.join(format!("date={}", civil_date(day)));
+                        let next_part = next_part_number(&dir)?;
+                        e.insert(Partition { dir, next_part, rows: Vec::new() })
+                    }
+                },
             };
-            part.rows.push(p.clone());
+            part.rows.push(p);
             if part.rows.len() >= self.options.max_rows_per_file {
                 let file = write_file(part, &self.props)?;
                 self.pending.push(file);
             }
+            current = Some((day, part));
         }
         Ok(())
     }
@@ -393,9 +403,8 @@ fn writer_properties(o: &HistorianOptions) -> Result<WriterProperties> {
 /// empty it. Returns the file's final name; [`commit::CommitLog::commit`] renames it.
 fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<PathBuf> {
     fs::create_dir_all(&part.dir).map_err(|source| Error::Io { path: part.dir.clone(), source })?;
-    let mut rows = std::mem::take(&mut part.rows);
-    rows.sort_by(|a, b| a.tag.cmp(&b.tag).then(a.time_ns.cmp(&b.time_ns)));
-    let batch = to_batch(&rows)?;
+    let rows = std::mem::take(&mut part.rows);
+    let batch = to_batch(&sorted(rows))?;
     let path = part.dir.join(format!("part-{}.parquet", part.next_part));
     let tmp = part.dir.join(format!("part-{}.parquet.tmp", part.next_part));
     let file = fs::File::create(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
@@ -408,6 +417,35 @@ fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<PathBuf>
     fs::rename(&tmp, &pending).map_err(|source| Error::Io { path: pending.clone(), source })?;
     part.next_part += 1;
     Ok(path)
+}
+
+/// `rows` ordered by (tag, time). Tag names are ranked once (rows of one tag mostly share one
+/// `Arc`, so ranking goes by pointer first), then rows are sorted by (rank, time): string
+/// comparisons in the sort took a third of the ingest CPU.
+fn sorted(rows: Vec<Point>) -> Vec<Point> {
+    let mut by_ptr: std::collections::HashMap<usize, u32> = std::collections::HashMap::new();
+    let mut names: Vec<(Arc<str>, u32)> = Vec::new();
+    let mut ids = Vec::with_capacity(rows.len());
+    for p in &rows {
+        let key = Arc::as_ptr(&p.tag) as *const u8 as usize;
+        let id = *by_ptr.entry(key).or_insert_with(|| {
+            names.push((p.tag.clone(), names.len() as u32));
+            names.len() as u32 - 1
+        });
+        ids.push(id);
+    }
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut rank = vec![0u32; names.len()];
+    let mut r = 0u32;
+    for i in 0..names.len() {
+        if i > 0 && names[i].0 != names[i - 1].0 {
+            r += 1;
+        }
+        rank[names[i].1 as usize] = r;
+    }
+    let mut keyed: Vec<(u32, Point)> = rows.into_iter().zip(ids).map(|(p, id)| (rank[id as usize], p)).collect();
+    keyed.sort_unstable_by_key(|(r, p)| (*r, p.time_ns));
+    keyed.into_iter().map(|(_, p)| p).collect()
 }
 
 fn to_batch(rows: &[Point]) -> Result<RecordBatch> {

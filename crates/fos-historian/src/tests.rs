@@ -353,3 +353,12 @@ fn the_mirror_copies_committed_files_once_and_answers_sql() {
     let e = mirror::Mirror::open("ftp://x/y").unwrap_err().to_string();
     assert!(e.contains("ftp") && e.contains("not supported"), "{e}");
 }
+
+#[test]
+fn rows_are_sorted_by_tag_then_time_whatever_their_arcs() {
+    // Equal names in different Arcs rank together; order inside a tag is by time.
+    let rows = vec![pt(5, "b", 1.0), pt(3, "a", 2.0), pt(1, "b", 3.0), pt(2, "a", 4.0), pt(4, "a", 5.0)];
+    let out = sorted(rows);
+    let got: Vec<(&str, i64)> = out.iter().map(|p| (&*p.tag, p.time_ns)).collect();
+    assert_eq!(got, [("a", 2), ("a", 3), ("a", 4), ("b", 1), ("b", 5)]);
+}

@@ -60,7 +60,6 @@ pub fn run_central(
     let mut oldest: Option<Instant> = None;
     let mut sites: BTreeMap<String, u64> = BTreeMap::new();
     let mut tags = HashMap::new();
-    let mut points = Vec::new();
     let mut last_progress = Instant::now();
     let commit_every = Duration::from_millis(cfg.commit_ms);
     let mut force = false;
@@ -146,10 +145,10 @@ pub fn run_central(
         }
         match record::decode(&d.payload, &mut tags) {
             Ok(rec) => {
-                points.clear();
+                let mut points = Vec::new();
                 rec.batch.to_points(&mut points);
-                h.write_batch(&points)?;
                 uncommitted += points.len();
+                h.write_owned(points)?;
             }
             Err(error) => {
                 let dir = data_dir.join("central").join("rejected");

@@ -413,7 +413,6 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
     };
     retention(0);
     let mut tags = HashMap::new();
-    let mut points = Vec::new();
     let mut uncommitted = 0usize;
     let mut oldest: Option<Instant> = None;
     let mut positions: BTreeMap<String, u64> = BTreeMap::new();
@@ -440,10 +439,10 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
                     break;
                 }
                 let rec = record::decode(&payload, &mut tags).map_err(|error| PipelineError::Decode { seq, error })?;
-                points.clear();
+                let mut points = Vec::new();
                 rec.batch.to_points(&mut points);
-                h.write_batch(&points)?;
                 uncommitted += points.len();
+                h.write_owned(points)?;
                 oldest.get_or_insert_with(Instant::now);
                 positions = rec.positions;
                 next = seq + 1;
