@@ -266,6 +266,11 @@ impl Historian {
         self.log.last().positions.get(source).copied()
     }
 
+    /// The id of the last commit (0 when none).
+    pub fn last_commit_id(&self) -> u64 {
+        self.log.last().id
+    }
+
     /// Every recorded position.
     pub fn positions(&self) -> &BTreeMap<String, u64> {
         &self.log.last().positions

@@ -95,9 +95,9 @@ impl Mirror {
             .map_err(|e| store_error(&url, e))?;
         let uploaded = listed
             .into_iter()
-            .filter_map(|m| {
+            .map(|m| {
                 let key = m.location.as_ref().strip_prefix(prefix.as_ref()).unwrap_or(m.location.as_ref());
-                Some(key.trim_start_matches('/').to_owned())
+                key.trim_start_matches('/').to_owned()
             })
             .collect();
         Ok(Mirror { store, url, prefix, uploaded, runtime })

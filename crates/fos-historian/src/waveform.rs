@@ -183,6 +183,40 @@ impl WaveformStore {
         Ok(())
     }
 
+    /// Like [`WaveformStore::flush`], but names every file `c<commit>.parquet`: the blocks belong to
+    /// the historian commit `commit` ([`crate::Historian::last_commit_id`] + 1), written before it.
+    /// After a crash, [`WaveformStore::discard_after`] removes the files of a commit that did not
+    /// happen, so a replay from the commit's recorded position stores each block once.
+    pub fn flush_for_commit(&mut self, commit: u64) -> Result<()> {
+        while let Some((day, rows)) = self.pending.pop_first() {
+            let part = self.dir.join(format!("date={}", civil_date(day)));
+            if let Err(e) = write_blocks_named(&part, &format!("c{commit}"), &rows, &self.props) {
+                self.pending.insert(day, rows);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the files written by [`WaveformStore::flush_for_commit`] for commits after `last`
+    /// (the historian's last commit id), and empties the buffer. Returns how many were removed.
+    pub fn discard_after(&mut self, last: u64) -> Result<usize> {
+        self.pending.clear();
+        let mut removed = 0;
+        for path in waveform_files(&self.dir)? {
+            let id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.strip_prefix('c'))
+                .and_then(|s| s.parse::<u64>().ok());
+            if id.is_some_and(|id| id > last) {
+                fs::remove_file(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The stored block with this content hash, re-verified: an error names the file when the block
     /// read back no longer hashes to `hash` (the file was altered or damaged). `None` when no
     /// flushed block has this hash.
@@ -221,8 +255,14 @@ fn writer_properties() -> Result<WriterProperties> {
 fn write_blocks(dir: &Path, rows: &[(WaveformBlock, String)], props: &WriterProperties) -> Result<()> {
     fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     let n = next_part_number(dir)?;
-    let path = dir.join(format!("part-{n}.parquet"));
-    let tmp = dir.join(format!("part-{n}.parquet.tmp"));
+    write_blocks_named(dir, &format!("part-{n}"), rows, props)
+}
+
+/// Write `rows` as `<stem>.parquet` of `dir` (replacing a file of that name atomically).
+fn write_blocks_named(dir: &Path, stem: &str, rows: &[(WaveformBlock, String)], props: &WriterProperties) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let path = dir.join(format!("{stem}.parquet"));
+    let tmp = dir.join(format!("{stem}.parquet.tmp"));
     let batch = to_batch(rows)?;
     let file = fs::File::create(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
     let parquet_err = |source| Error::Parquet { path: path.clone(), source };

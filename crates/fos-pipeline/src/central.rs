@@ -32,6 +32,8 @@ pub fn run_central(
     let stats = Arc::new(Stats::default());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PipelineError::Runtime)?;
     let mut h = Historian::open(data_dir)?;
+    let mut waves = fos_historian::WaveformStore::open(data_dir)?;
+    waves.discard_after(h.last_commit_id())?;
     let mut mirror = match &cfg.mirror {
         Some(url) => Some(fos_historian::mirror::Mirror::open(url)?),
         None => None,
@@ -73,6 +75,9 @@ pub fn run_central(
         if due {
             let pos: Vec<(String, u64)> = sites.iter().map(|(s, q)| (format!("site:{s}"), *q)).collect();
             let pos: Vec<(&str, u64)> = pos.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            if waves.buffered() > 0 {
+                waves.flush_for_commit(h.last_commit_id() + 1)?;
+            }
             h.commit(&pos)?;
             stats.historian_points.fetch_add(uncommitted as u64, Ordering::Relaxed);
             stats.historian_commits.fetch_add(1, Ordering::Relaxed);
@@ -143,12 +148,15 @@ pub fn run_central(
             stats.gaps.fetch_add(1, Ordering::Relaxed);
             tracing::error!(site = %d.site, %g, "batches missing from this site");
         }
-        match record::decode(&d.payload, &mut tags) {
-            Ok(rec) => {
+        match record::decode_any(&d.payload, &mut tags) {
+            Ok(record::Decoded::Points(rec)) => {
                 let mut points = Vec::new();
                 rec.batch.to_points(&mut points);
                 uncommitted += points.len();
                 h.write_owned(points)?;
+            }
+            Ok(record::Decoded::Waveform(_, block)) => {
+                waves.append(&[block])?;
             }
             Err(error) => {
                 let dir = data_dir.join("central").join("rejected");

@@ -257,8 +257,10 @@ fn last_positions(wal: &Wal) -> Result<BTreeMap<String, u64>> {
     match reader.next() {
         Some(item) => {
             let (seq, payload) = item?;
-            let rec = record::decode(&payload, &mut HashMap::new()).map_err(|error| PipelineError::Decode { seq, error })?;
-            Ok(rec.positions)
+            match record::decode_any(&payload, &mut HashMap::new()).map_err(|error| PipelineError::Decode { seq, error })? {
+                record::Decoded::Points(rec) => Ok(rec.positions),
+                record::Decoded::Waveform(positions, _) => Ok(positions),
+            }
         }
         None => Ok(BTreeMap::new()),
     }
@@ -303,13 +305,22 @@ fn writer(
             record::check_encodable(&positions, &batch)
                 .map_err(|reason| PipelineError::Config { origin: format!("source {}", env.source), reason })?;
             points += batch.len() as u64;
-            if batch.is_empty() && env.position.is_none() {
-                ends.push(payloads.len());
-                continue;
+            if !(batch.is_empty() && env.position.is_none()) {
+                for part in batch.split(cfg.record_points) {
+                    let mut buf = spare.pop().unwrap_or_default();
+                    record::encode(&positions, &part, &mut buf);
+                    payloads.push(buf);
+                }
             }
-            for part in batch.split(cfg.record_points) {
+            for w in std::mem::take(&mut env.waveforms) {
+                if w.channel.is_empty() || w.channel.len() > u16::MAX as usize || w.samples.len() * 8 + 64 > fos_wal::MAX_PAYLOAD {
+                    return Err(PipelineError::Config {
+                        origin: format!("source {}", env.source),
+                        reason: format!("waveform block of channel {:?} with {} samples cannot be logged", w.channel, w.samples.len()),
+                    });
+                }
                 let mut buf = spare.pop().unwrap_or_default();
-                record::encode(&positions, &part, &mut buf);
+                record::encode_waveform(&positions, &w, &mut buf);
                 payloads.push(buf);
             }
             ends.push(payloads.len());
@@ -375,6 +386,11 @@ fn historian_sink(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
 
 fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, cursor: &AtomicU64) -> Result<()> {
     let mut h = Historian::open(data_dir)?;
+    let mut waves = fos_historian::WaveformStore::open(data_dir)?;
+    let dropped = waves.discard_after(h.last_commit_id())?;
+    if dropped > 0 {
+        tracing::info!(files = dropped, "removed waveform files of a commit that did not happen");
+    }
     let (first, last, dir) = {
         let w = shared.wal();
         (w.first_seq(), w.last_seq(), w.dir().to_path_buf())
@@ -417,7 +433,15 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
     let mut oldest: Option<Instant> = None;
     let mut positions: BTreeMap<String, u64> = BTreeMap::new();
     let commit_every = Duration::from_millis(cfg.commit_ms);
-    let commit = |h: &mut Historian, next: u64, uncommitted: &mut usize, positions: &BTreeMap<String, u64>| -> Result<()> {
+    let commit = |h: &mut Historian,
+                  waves: &mut fos_historian::WaveformStore,
+                  next: u64,
+                  uncommitted: &mut usize,
+                  positions: &BTreeMap<String, u64>|
+     -> Result<()> {
+        if waves.buffered() > 0 {
+            waves.flush_for_commit(h.last_commit_id() + 1)?;
+        }
         let mut pos: Vec<(String, u64)> = vec![("wal".into(), next - 1)];
         pos.extend(positions.iter().map(|(k, v)| (format!("source:{k}"), *v)));
         let pos: Vec<(&str, u64)> = pos.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -438,16 +462,23 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
                 if seq > durable {
                     break;
                 }
-                let rec = record::decode(&payload, &mut tags).map_err(|error| PipelineError::Decode { seq, error })?;
-                let mut points = Vec::new();
-                rec.batch.to_points(&mut points);
-                uncommitted += points.len();
-                h.write_owned(points)?;
+                match record::decode_any(&payload, &mut tags).map_err(|error| PipelineError::Decode { seq, error })? {
+                    record::Decoded::Points(rec) => {
+                        let mut points = Vec::new();
+                        rec.batch.to_points(&mut points);
+                        uncommitted += points.len();
+                        h.write_owned(points)?;
+                        positions = rec.positions;
+                    }
+                    record::Decoded::Waveform(pos, block) => {
+                        waves.append(&[block])?;
+                        positions = pos;
+                    }
+                }
                 oldest.get_or_insert_with(Instant::now);
-                positions = rec.positions;
                 next = seq + 1;
                 if uncommitted >= cfg.commit_points {
-                    commit(&mut h, next, &mut uncommitted, &positions)?;
+                    commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
                     oldest = None;
                 }
                 if shared.abort.load(Ordering::Acquire) {
@@ -456,7 +487,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
             }
         }
         if oldest.is_some_and(|t| t.elapsed() >= commit_every) {
-            commit(&mut h, next, &mut uncommitted, &positions)?;
+            commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
             oldest = None;
         }
         retention(uncommitted);
@@ -465,7 +496,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
         }
         if shared.writer_done.load(Ordering::Acquire) && shared.wait_durable(next - 1, Duration::ZERO) < next {
             if oldest.is_some() {
-                commit(&mut h, next, &mut uncommitted, &positions)?;
+                commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
             }
             return Ok(());
         }

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fos_historian::Point;
+use fos_historian::{Point, WaveformBlock};
 
 const VERSION: u8 = 1;
 /// Bytes per point in a record.
@@ -206,6 +206,66 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Version byte of a waveform record: positions as in a batch record, then `u16` channel length,
+/// channel (UTF-8), `i64` start (ns), `f64` rate (Hz, as bits), `u32` n, n × `f64` samples (bits).
+const WAVEFORM_VERSION: u8 = 2;
+
+/// Encodes one waveform block (raw high-rate samples, stored as a block with its content hash).
+pub fn encode_waveform(positions: &BTreeMap<String, u64>, block: &WaveformBlock, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(WAVEFORM_VERSION);
+    out.extend_from_slice(&(positions.len() as u16).to_le_bytes());
+    for (k, v) in positions {
+        out.extend_from_slice(&(k.len() as u16).to_le_bytes());
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(block.channel.len() as u16).to_le_bytes());
+    out.extend_from_slice(block.channel.as_bytes());
+    out.extend_from_slice(&block.start_ns.to_le_bytes());
+    out.extend_from_slice(&block.rate_hz.to_bits().to_le_bytes());
+    out.extend_from_slice(&(block.samples.len() as u32).to_le_bytes());
+    for v in &block.samples {
+        out.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+}
+
+/// A decoded record of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A batch of points.
+    Points(Record),
+    /// One waveform block, with the positions.
+    Waveform(BTreeMap<String, u64>, WaveformBlock),
+}
+
+/// Decodes a record of either kind.
+pub fn decode_any(
+    buf: &[u8],
+    tag_cache: &mut std::collections::HashMap<String, Arc<str>>,
+) -> Result<Decoded, DecodeError> {
+    if buf.first() != Some(&WAVEFORM_VERSION) {
+        return decode(buf, tag_cache).map(Decoded::Points);
+    }
+    let mut c = Cursor { buf, pos: 1 };
+    let mut positions = BTreeMap::new();
+    for _ in 0..c.u16("position count")? {
+        let name = c.name("source name")?.to_owned();
+        let pos = c.u64("source position")?;
+        positions.insert(name, pos);
+    }
+    let channel = c.name("channel")?.to_owned();
+    let start_ns = c.u64("start")? as i64;
+    let rate_hz = f64::from_bits(c.u64("rate")?);
+    let n = c.u32("sample count")? as usize;
+    if buf.len() - c.pos != n.saturating_mul(8) {
+        return Err(c.err(format!("{n} samples need {} bytes, the record has {}", n.saturating_mul(8), buf.len() - c.pos)));
+    }
+    let samples =
+        c.take(8 * n, "samples")?.chunks_exact(8).map(|b| f64::from_bits(u64::from_le_bytes(b.try_into().expect("8")))).collect();
+    Ok(Decoded::Waveform(positions, WaveformBlock { channel, start_ns, rate_hz, samples }))
+}
+
 /// Decodes a record; `tag_cache` interns tag names across records (pass the same map each time to
 /// share one `Arc<str>` per tag).
 pub fn decode(buf: &[u8], tag_cache: &mut std::collections::HashMap<String, Arc<str>>) -> Result<Record, DecodeError> {
@@ -331,7 +391,29 @@ mod tests {
         assert_eq!(times, b.time);
     }
 
+    #[test]
+    fn waveform_records_round_trip_and_points_decode_refuses_them() {
+        let block = WaveformBlock { channel: "vib.ch0".into(), start_ns: 42, rate_hz: 25_600.0, samples: vec![1.0, -0.0, f64::NAN] };
+        let pos = BTreeMap::from([("vib".to_owned(), 3)]);
+        let mut buf = Vec::new();
+        encode_waveform(&pos, &block, &mut buf);
+        match decode_any(&buf, &mut HashMap::new()).unwrap() {
+            Decoded::Waveform(p, b) => {
+                assert_eq!(p, pos);
+                assert_eq!(b.content_hash(), block.content_hash());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(decode(&buf, &mut HashMap::new()).unwrap_err().reason.contains("unknown version 2"));
+        assert!(decode_any(&buf[..buf.len() - 1], &mut HashMap::new()).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn decoding_any_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode_any(&bytes, &mut HashMap::new());
+        }
+
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(&bytes, &mut HashMap::new());

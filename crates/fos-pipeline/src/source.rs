@@ -22,6 +22,8 @@ pub struct Envelope {
     pub position: Option<u64>,
     /// The points.
     pub batch: Batch,
+    /// Raw waveform blocks to store (each with its content hash) besides the points.
+    pub waveforms: Vec<fos_historian::WaveformBlock>,
     /// Told the log sequence number of the batch's last record once it is durable.
     pub ack: Option<oneshot::Sender<u64>>,
 }
@@ -97,7 +99,7 @@ pub(crate) async fn run_generator(
         } else {
             (None, None)
         };
-        let env = Envelope { source: name.clone(), position: Some(last), batch, ack };
+        let env = Envelope { source: name.clone(), position: Some(last), batch, waveforms: Vec::new(), ack };
         if tx.send(env).await.is_err() {
             break;
         }
@@ -260,7 +262,7 @@ async fn send_poll_batch(name: &Arc<str>, batch: &mut Batch, tx: &mpsc::Sender<E
         value: std::mem::take(&mut batch.value),
         quality: std::mem::take(&mut batch.quality),
     };
-    let _ = tx.send(Envelope { source: name.clone(), position: None, batch: out, ack: None }).await;
+    let _ = tx.send(Envelope { source: name.clone(), position: None, batch: out, waveforms: Vec::new(), ack: None }).await;
     Ok(())
 }
 

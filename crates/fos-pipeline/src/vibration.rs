@@ -73,6 +73,10 @@ pub struct VibrationConfig {
     pub realtime: bool,
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// Also store every block's raw samples as a waveform block (historian table `waveforms`,
+    /// cited by content hash); default false.
+    #[serde(default)]
+    pub store_waveforms: bool,
     #[serde(default)]
     pub blocks: u64,
     pub start: Option<String>,
@@ -208,6 +212,8 @@ pub struct Analyser {
     opts: EnvelopeOptions,
     /// SES bins searched for the fault line.
     fault_bins: (usize, usize),
+    /// Raw blocks of the last [`Analyser::block`] when `store_waveforms` is set.
+    pub waveforms: Vec<fos_historian::WaveformBlock>,
 }
 
 impl Analyser {
@@ -222,11 +228,16 @@ impl Analyser {
         let f = cfg.fault_hz();
         let half = 2.0 * df + 0.01 * f;
         let fault_bins = (((f - half) / df).floor().max(1.0) as usize, ((f + half) / df).ceil() as usize);
-        Ok(Analyser { cfg: cfg.clone(), plan, out, opts, fault_bins })
+        Ok(Analyser { cfg: cfg.clone(), plan, out, opts, fault_bins, waveforms: Vec::new() })
     }
 
     /// The feature values of channel `ch` in block `block`, in [`FEATURES`] order.
     pub fn channel(&mut self, ch: u32, block: u64) -> std::result::Result<[f64; 6], String> {
+        self.channel_signal(ch, block).map(|(f, _)| f)
+    }
+
+    /// [`Analyser::channel`] and the synthesised block itself.
+    fn channel_signal(&mut self, ch: u32, block: u64) -> std::result::Result<([f64; 6], Vec<f64>), String> {
         let x = simulate(&self.cfg.sim(ch, block)).map_err(|e| e.to_string())?;
         let s = fos_signal::stats::time_stats(&x);
         self.plan.process(&x, &self.opts, &mut self.out).map_err(|e| e.to_string())?;
@@ -234,14 +245,23 @@ impl Analyser {
         let ses = &self.out.ses;
         let env =
             ses.get(lo..=hi.min(ses.len().saturating_sub(1))).unwrap_or(&[]).iter().fold(0.0f64, |a, &v| a.max(v));
-        Ok([s.rms, s.peak, s.crest, s.kurtosis, self.out.envelope_kurtosis, env])
+        Ok(([s.rms, s.peak, s.crest, s.kurtosis, self.out.envelope_kurtosis, env], x))
     }
 
     /// Every feature of every channel of block `block`, as points at `time_ns`, appended to `batch`
     /// (whose tag dictionary must be [`tag_names`]).
     pub fn block(&mut self, block: u64, time_ns: i64, batch: &mut Batch) -> std::result::Result<(), String> {
+        self.waveforms.clear();
         for ch in 0..self.cfg.channels {
-            let f = self.channel(ch, block)?;
+            let (f, x) = self.channel_signal(ch, block)?;
+            if self.cfg.store_waveforms {
+                self.waveforms.push(fos_historian::WaveformBlock {
+                    channel: format!("{}.ch{ch}", self.cfg.name),
+                    start_ns: time_ns,
+                    rate_hz: self.cfg.rate_hz,
+                    samples: x,
+                });
+            }
             for (i, v) in f.into_iter().enumerate() {
                 batch.push(ch * FEATURES.len() as u32 + i as u32, time_ns, v, fos_historian::quality::GOOD);
             }
@@ -296,8 +316,10 @@ pub(crate) async fn run_vibration(
         .await
         .map_err(|e| PipelineError::State(format!("vibration source {}: analysis panicked: {e}", cfg.name)))?;
         r.map_err(bad)?;
+        let mut a = a;
+        let waveforms = std::mem::take(&mut a.waveforms);
         analyser = Some(a);
-        if tx.send(Envelope { source: name.clone(), position: None, batch, ack: None }).await.is_err() {
+        if tx.send(Envelope { source: name.clone(), position: None, batch, waveforms, ack: None }).await.is_err() {
             break;
         }
         block += 1;
