@@ -1,5 +1,5 @@
 //! The `vibration` source: synthetic bearing vibration on many channels, analysed block by block
-//! into diagnostic features (the raw waveform is not stored).
+//! into diagnostic features; with `store_waveforms = true` the raw blocks are stored too (table `waveforms`).
 //!
 //! ```toml
 //! [[source]]
@@ -21,6 +21,7 @@
 //! band_lo_hz = 2000.0        # default 2000: envelope band, lower edge
 //! band_hi_hz = 4000.0        # default 4000: envelope band, upper edge (clamped to Nyquist)
 //! # fault_hz = 107.4         # the envelope line to watch (default: BPFO of the simulated bearing)
+//! store_waveforms = false    # default false: also log and store each raw block, cited by its content hash
 //! ```
 //!
 //! The signal of each channel and block comes from [`fos_signal::synth::simulate`] (an SKF 6205
