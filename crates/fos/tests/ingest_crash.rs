@@ -40,8 +40,20 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A child process killed when dropped, so a failing test leaves no `fos ingest` or nats-server behind.
+struct Proc(Option<Child>);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// `fos ingest` with stderr to a log file (appended across restarts) and stdout piped.
-fn ingest(config: &Path, data: &Path, log: &Path) -> Child {
+fn ingest(config: &Path, data: &Path, log: &Path) -> Proc {
     let err = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_fos"))
         .args(["ingest", "--json", "--config"])
@@ -51,16 +63,20 @@ fn ingest(config: &Path, data: &Path, log: &Path) -> Child {
         .stdout(Stdio::piped())
         .stderr(err)
         .spawn()
+        .map(|c| Proc(Some(c)))
         .unwrap()
 }
 
-fn kill9(c: &mut Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+fn kill9(p: &mut Proc) {
+    if let Some(mut c) = p.0.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
 
 /// SIGTERM, then the clean exit's JSON summary.
-fn terminate(mut c: Child, log: &Path) -> serde_json::Value {
+fn terminate(mut p: Proc, log: &Path) -> serde_json::Value {
+    let mut c = p.0.take().expect("a running process");
     let pid = c.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -157,7 +173,7 @@ fn sigkill_at_random_points_under_load_loses_no_acknowledged_sample() {
 }
 
 /// A nats-server with JetStream on `port`, storing in `store`.
-fn nats_server(port: u16, store: &Path) -> Child {
+fn nats_server(port: u16, store: &Path) -> Proc {
     let c = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(store)
@@ -165,6 +181,7 @@ fn nats_server(port: u16, store: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("nats-server on PATH (.ci/run installs it)");
+    let c = Proc(Some(c));
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
