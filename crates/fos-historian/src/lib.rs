@@ -52,8 +52,6 @@ use datafusion::arrow::array::{
     ArrayRef, Float64Array, RecordBatch, StringDictionaryBuilder, TimestampNanosecondArray, UInt8Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -372,14 +370,7 @@ impl Historian {
     async fn dataframe(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
         // A new context per query, so the listing sees files written since the last one.
         let ctx = SessionContext::new();
-        let url = url::Url::from_directory_path(&self.samples).map_err(|()| Error::Io {
-            path: self.samples.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an absolute path"),
-        })?;
-        let url = ListingTableUrl::try_new(url, None)?;
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema());
-        ctx.register_table("samples", Arc::new(ListingTable::try_new(config)?))?;
+        tables::register(&ctx, "samples", &self.samples, schema())?;
         tables::register_extra(&ctx, &self.samples)?; // `waveforms`, `samples_rollup` where present
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         Ok(ctx.sql_with_options(sql, read_only).await?)

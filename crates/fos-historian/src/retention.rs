@@ -53,7 +53,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 
-use crate::waveform::sync_dir;
+use crate::commit::sync_dir;
 use crate::{civil_date, Error, HistorianOptions, Point, Result, NANOS_PER_DAY};
 
 /// How long data is kept raw and downsampled.

@@ -28,7 +28,7 @@ pub(crate) fn register_extra(ctx: &SessionContext, samples: &Path) -> Result<()>
 }
 
 /// Register a listing table over every `*.parquet` file in the `key=value` folders below `dir`.
-fn register(ctx: &SessionContext, name: &str, dir: &Path, schema: SchemaRef) -> Result<()> {
+pub(crate) fn register(ctx: &SessionContext, name: &str, dir: &Path, schema: SchemaRef) -> Result<()> {
     let url = url::Url::from_directory_path(dir).map_err(|()| Error::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an absolute path"),

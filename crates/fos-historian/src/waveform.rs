@@ -63,6 +63,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
+use crate::commit::sync_dir;
 use crate::{civil_date, next_part_number, Error, Result, NANOS_PER_DAY};
 
 /// Domain-separation prefix of the canonical encoding (version 1).
@@ -274,10 +275,6 @@ fn write_blocks_named(dir: &Path, stem: &str, rows: &[(WaveformBlock, String)], 
     sync_dir(dir)
 }
 
-/// fsync a folder, so that renames and removals in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Io { path: dir.to_path_buf(), source })
-}
 
 fn to_batch(rows: &[(WaveformBlock, String)]) -> Result<RecordBatch> {
     let start = TimestampNanosecondArray::from_iter_values(rows.iter().map(|(b, _)| b.start_ns)).with_timezone("UTC");

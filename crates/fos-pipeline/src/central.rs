@@ -1,17 +1,15 @@
 //! The central consumer: every site's batches from JetStream into one historian, exactly once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fos_bus::{CentralConsumer, ConsumerConfig, Delivery};
-use fos_historian::Historian;
 use tokio::sync::watch;
 
 use crate::config::CentralConfig;
-use crate::record;
 use crate::{PipelineError, Result, Stats, Summary};
 
 /// Most deliveries held unacknowledged before a commit (below JetStream's default of 1,000
@@ -31,9 +29,7 @@ pub fn run_central(
 ) -> Result<Summary> {
     let stats = Arc::new(Stats::default());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PipelineError::Runtime)?;
-    let mut h = Historian::open(data_dir)?;
-    let mut waves = fos_historian::WaveformStore::open(data_dir)?;
-    waves.discard_after(h.last_commit_id())?;
+    let mut h = crate::store::Store::open(data_dir)?;
     let mut mirror = match &cfg.mirror {
         Some(url) => Some(fos_historian::mirror::Mirror::open(url)?),
         None => None,
@@ -61,7 +57,6 @@ pub fn run_central(
     let mut uncommitted = 0usize;
     let mut oldest: Option<Instant> = None;
     let mut sites: BTreeMap<String, u64> = BTreeMap::new();
-    let mut tags = HashMap::new();
     let mut last_progress = Instant::now();
     let commit_every = Duration::from_millis(cfg.commit_ms);
     let mut force = false;
@@ -75,9 +70,6 @@ pub fn run_central(
         if due {
             let pos: Vec<(String, u64)> = sites.iter().map(|(s, q)| (format!("site:{s}"), *q)).collect();
             let pos: Vec<(&str, u64)> = pos.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            if waves.buffered() > 0 {
-                waves.flush_for_commit(h.last_commit_id() + 1)?;
-            }
             h.commit(&pos)?;
             stats.historian_points.fetch_add(uncommitted as u64, Ordering::Relaxed);
             stats.historian_commits.fetch_add(1, Ordering::Relaxed);
@@ -104,7 +96,7 @@ pub fn run_central(
             let connect = CentralConsumer::connect_with(&cfg.url, &cfg.durable, config.clone());
             match rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), connect).await }) {
                 Ok(Ok(mut c)) => {
-                    for (k, v) in h.positions() {
+                    for (k, v) in h.historian.positions() {
                         if let Some(site) = k.strip_prefix("site:") {
                             c.set_last_seen(site, *v);
                         }
@@ -148,16 +140,8 @@ pub fn run_central(
             stats.gaps.fetch_add(1, Ordering::Relaxed);
             tracing::error!(site = %d.site, %g, "batches missing from this site");
         }
-        match record::decode_any(&d.payload, &mut tags) {
-            Ok(record::Decoded::Points(rec)) => {
-                let mut points = Vec::new();
-                rec.batch.to_points(&mut points);
-                uncommitted += points.len();
-                h.write_owned(points)?;
-            }
-            Ok(record::Decoded::Waveform(_, block)) => {
-                waves.append(&[block])?;
-            }
+        match h.write(&d.payload)? {
+            Ok((n, _)) => uncommitted += n,
             Err(error) => {
                 let dir = data_dir.join("central").join("rejected");
                 std::fs::create_dir_all(&dir).map_err(|e| PipelineError::Io { path: dir.clone(), action: "create", source: e })?;

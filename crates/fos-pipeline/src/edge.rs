@@ -8,7 +8,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fos_historian::Historian;
 use fos_wal::{FsyncPolicy, Wal, WalOptions};
 use tokio::sync::{mpsc, watch};
 
@@ -385,17 +384,12 @@ fn historian_sink(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
 }
 
 fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, cursor: &AtomicU64) -> Result<()> {
-    let mut h = Historian::open(data_dir)?;
-    let mut waves = fos_historian::WaveformStore::open(data_dir)?;
-    let dropped = waves.discard_after(h.last_commit_id())?;
-    if dropped > 0 {
-        tracing::info!(files = dropped, "removed waveform files of a commit that did not happen");
-    }
+    let mut h = crate::store::Store::open(data_dir)?;
     let (first, last, dir) = {
         let w = shared.wal();
         (w.first_seq(), w.last_seq(), w.dir().to_path_buf())
     };
-    let mut next = match h.position("wal") {
+    let mut next = match h.historian.position("wal") {
         Some(p) if p > last => {
             return Err(PipelineError::State(format!(
                 "the historian in {} holds log records up to {p}, but the log in {} ends at {last}: the log folder \
@@ -428,20 +422,15 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
         }
     };
     retention(0);
-    let mut tags = HashMap::new();
     let mut uncommitted = 0usize;
     let mut oldest: Option<Instant> = None;
     let mut positions: BTreeMap<String, u64> = BTreeMap::new();
     let commit_every = Duration::from_millis(cfg.commit_ms);
-    let commit = |h: &mut Historian,
-                  waves: &mut fos_historian::WaveformStore,
+    let commit = |h: &mut crate::store::Store,
                   next: u64,
                   uncommitted: &mut usize,
                   positions: &BTreeMap<String, u64>|
      -> Result<()> {
-        if waves.buffered() > 0 {
-            waves.flush_for_commit(h.last_commit_id() + 1)?;
-        }
         let mut pos: Vec<(String, u64)> = vec![("wal".into(), next - 1)];
         pos.extend(positions.iter().map(|(k, v)| (format!("source:{k}"), *v)));
         let pos: Vec<(&str, u64)> = pos.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -462,23 +451,13 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
                 if seq > durable {
                     break;
                 }
-                match record::decode_any(&payload, &mut tags).map_err(|error| PipelineError::Decode { seq, error })? {
-                    record::Decoded::Points(rec) => {
-                        let mut points = Vec::new();
-                        rec.batch.to_points(&mut points);
-                        uncommitted += points.len();
-                        h.write_owned(points)?;
-                        positions = rec.positions;
-                    }
-                    record::Decoded::Waveform(pos, block) => {
-                        waves.append(&[block])?;
-                        positions = pos;
-                    }
-                }
+                let (n, pos) = h.write(&payload)?.map_err(|error| PipelineError::Decode { seq, error })?;
+                uncommitted += n;
+                positions = pos;
                 oldest.get_or_insert_with(Instant::now);
                 next = seq + 1;
                 if uncommitted >= cfg.commit_points {
-                    commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
+                    commit(&mut h, next, &mut uncommitted, &positions)?;
                     oldest = None;
                 }
                 if shared.abort.load(Ordering::Acquire) {
@@ -487,7 +466,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
             }
         }
         if oldest.is_some_and(|t| t.elapsed() >= commit_every) {
-            commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
+            commit(&mut h, next, &mut uncommitted, &positions)?;
             oldest = None;
         }
         retention(uncommitted);
@@ -496,7 +475,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
         }
         if shared.writer_done.load(Ordering::Acquire) && shared.wait_durable(next - 1, Duration::ZERO) < next {
             if oldest.is_some() {
-                commit(&mut h, &mut waves, next, &mut uncommitted, &positions)?;
+                commit(&mut h, next, &mut uncommitted, &positions)?;
             }
             return Ok(());
         }

@@ -34,6 +34,7 @@ pub mod config;
 mod edge;
 pub mod record;
 pub mod source;
+mod store;
 pub mod transform;
 pub mod vibration;
 
