@@ -40,6 +40,9 @@
 pub use datafusion::arrow;
 
 pub mod commit;
+pub mod crypt;
+
+pub use crypt::AtRest;
 
 pub use commit::CommitRecovery;
 
@@ -106,6 +109,14 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
+    /// The folder's encryption does not match the configured key (see [`crypt`]).
+    #[error("{path}: {reason}")]
+    Encryption {
+        /// The `historian` folder.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The commit log is damaged beyond a torn last line.
     #[error("{path}: {reason}")]
     Corrupt {
@@ -147,11 +158,13 @@ pub struct HistorianOptions {
     pub max_row_group_size: usize,
     /// zstd level (1..=22).
     pub zstd_level: i32,
+    /// Plaintext or encrypted files ([`crypt`]); the folder must match (checked at open).
+    pub at_rest: AtRest,
 }
 
 impl Default for HistorianOptions {
     fn default() -> Self {
-        HistorianOptions { max_rows_per_file: 1 << 20, max_row_group_size: 1 << 20, zstd_level: 3 }
+        HistorianOptions { max_rows_per_file: 1 << 20, max_row_group_size: 1 << 20, zstd_level: 3, at_rest: AtRest::plain() }
     }
 }
 
@@ -208,6 +221,7 @@ impl Historian {
         let samples = fs::canonicalize(&samples).map_err(|source| Error::Io { path: samples.clone(), source })?;
         let props = writer_properties(&options)?;
         let root = samples.parent().unwrap_or(&samples).to_path_buf();
+        options.at_rest.check_folder(&root)?;
         let lock_path = root.join("lock");
         let lock_file = fs::OpenOptions::new()
             .create(true)
@@ -296,6 +310,11 @@ impl Historian {
         Ok(id)
     }
 
+    /// How this historian's files are stored (plaintext or encrypted).
+    pub fn at_rest(&self) -> &AtRest {
+        &self.options.at_rest
+    }
+
     /// The folder that holds the partitions (`DATA_DIR/historian/samples`).
     pub fn samples_dir(&self) -> &Path {
         &self.samples
@@ -370,8 +389,9 @@ impl Historian {
     async fn dataframe(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
         // A new context per query, so the listing sees files written since the last one.
         let ctx = SessionContext::new();
-        tables::register(&ctx, "samples", &self.samples, schema())?;
-        tables::register_extra(&ctx, &self.samples)?; // `waveforms`, `samples_rollup` where present
+        let at_rest = &self.options.at_rest;
+        tables::register(&ctx, "samples", &self.samples, schema(), at_rest)?;
+        tables::register_extra(&ctx, &self.samples, at_rest)?; // `waveforms`, `samples_rollup` where present
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         Ok(ctx.sql_with_options(sql, read_only).await?)
     }
@@ -380,7 +400,8 @@ impl Historian {
 fn writer_properties(o: &HistorianOptions) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(o.zstd_level).map_err(|source| Error::Parquet { path: PathBuf::new(), source })?;
     let (time, tag, value) = (ColumnPath::from("time"), ColumnPath::from("tag"), ColumnPath::from("value"));
-    Ok(WriterProperties::builder()
+    let builder = o.at_rest.writer(WriterProperties::builder())?;
+    Ok(builder
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_size(o.max_row_group_size.max(1))
         .set_column_dictionary_enabled(time.clone(), false)

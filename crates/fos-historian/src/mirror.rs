@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use futures_util::TryStreamExt as _;
@@ -153,8 +152,12 @@ impl Mirror {
 }
 
 /// Runs one read-only SQL statement over the table `samples(time, tag, value, quality)` of the
-/// historian mirrored at `url` (as [`Mirror`] writes it).
-pub fn query_store(url: &str, sql: &str) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
+/// historian mirrored at `url` (as [`Mirror`] writes it); `at_rest` as for the historian it mirrors.
+pub fn query_store(
+    url: &str,
+    sql: &str,
+    at_rest: &crate::AtRest,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
     let (store, base, prefix) = open_store(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(async {
@@ -169,7 +172,7 @@ pub fn query_store(url: &str, sql: &str) -> Result<(datafusion::arrow::datatypes
             let key = if prefix.as_ref().is_empty() { String::new() } else { format!("{}/", prefix.as_ref()) };
             root.join(&format!("{key}historian/samples/")).map_err(|e| store_error(&base, e))?
         };
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let listing = ListingOptions::new(Arc::new(at_rest.format())).with_file_extension(".parquet");
         let config = ListingTableConfig::new(ListingTableUrl::try_new(samples, None)?)
             .with_listing_options(listing)
             .with_schema(crate::schema());

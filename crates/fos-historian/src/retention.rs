@@ -54,7 +54,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::commit::sync_dir;
-use crate::{civil_date, Error, HistorianOptions, Point, Result, NANOS_PER_DAY};
+use crate::{civil_date, AtRest, Error, HistorianOptions, Point, Result, NANOS_PER_DAY};
 
 /// How long data is kept raw and downsampled.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +111,13 @@ impl Dirs {
 
 /// Apply `policy` to the `samples` partitions of `data_dir` at the time `now_ns` (nanoseconds since
 /// the Unix epoch); recovers an interrupted earlier run first. See the module doc.
-pub fn apply_retention(data_dir: &Path, policy: &RetentionPolicy, now_ns: i64) -> Result<RetentionReport> {
+/// `at_rest` must match the folder's files (the historian's [`crate::Historian::at_rest`]).
+pub fn apply_retention(
+    data_dir: &Path,
+    policy: &RetentionPolicy,
+    now_ns: i64,
+    at_rest: &AtRest,
+) -> Result<RetentionReport> {
     let interval_s = check(policy)?;
     let dirs = Dirs::new(data_dir)?;
     let mut report = RetentionReport { recovered: recover(&dirs)?, ..RetentionReport::default() };
@@ -129,7 +135,7 @@ pub fn apply_retention(data_dir: &Path, policy: &RetentionPolicy, now_ns: i64) -
             delete_day(&dirs, &date)?;
             report.deleted.push(date);
         } else if day < raw_from && is_raw(&dirs.samples.join(format!("date={date}")))? {
-            downsample_day(&dirs, &date, interval_s)?;
+            downsample_day(&dirs, &date, interval_s, at_rest)?;
             report.downsampled.push(date);
         }
     }
@@ -253,19 +259,19 @@ struct Acc {
 }
 
 /// Replace the raw partition of `date` by its downsampled form (steps 1–4 of the module doc).
-fn downsample_day(dirs: &Dirs, date: &str, interval_s: u32) -> Result<()> {
-    stage(dirs, date, interval_s)?;
+fn downsample_day(dirs: &Dirs, date: &str, interval_s: u32, at_rest: &AtRest) -> Result<()> {
+    stage(dirs, date, interval_s, at_rest)?;
     commit(dirs, date)?;
     finish(dirs, date)
 }
 
 /// Step 1: write the new files of `date` in the work folder.
-fn stage(dirs: &Dirs, date: &str, interval_s: u32) -> Result<()> {
+fn stage(dirs: &Dirs, date: &str, interval_s: u32, at_rest: &AtRest) -> Result<()> {
     let old = dirs.samples.join(format!("date={date}"));
     let interval_ns = i64::from(interval_s) * 1_000_000_000;
     let mut buckets: BTreeMap<(Arc<str>, i64), Acc> = BTreeMap::new();
     for file in parquet_files(&old)? {
-        read_into(&file, interval_ns, &mut buckets)?;
+        read_into(&file, interval_ns, &mut buckets, at_rest)?;
     }
     let new_samples = dirs.work.join(format!("new-samples-{date}"));
     let new_rollup = dirs.work.join(format!("new-rollup-{date}"));
@@ -277,10 +283,10 @@ fn stage(dirs: &Dirs, date: &str, interval_s: u32) -> Result<()> {
         .iter()
         .map(|((tag, t), a)| Point { time_ns: *t, tag: tag.clone(), value: a.sum / a.count as f64, quality: a.worst })
         .collect();
-    let props = crate::writer_properties(&HistorianOptions::default())?;
+    let props = crate::writer_properties(&HistorianOptions { at_rest: at_rest.clone(), ..HistorianOptions::default() })?;
     write_parquet(&new_samples.join(format!("downsampled-{interval_s}s.parquet")), &crate::to_batch(&points)?, &props)?;
     let rollup = rollup_batch(&buckets, interval_s)?;
-    write_parquet(&new_rollup.join(format!("rollup-{interval_s}s.parquet")), &rollup, &WriterProperties::default())?;
+    write_parquet(&new_rollup.join(format!("rollup-{interval_s}s.parquet")), &rollup, &at_rest.writer(WriterProperties::builder())?.build())?;
     sync_dir(&dirs.work)
 }
 
@@ -349,10 +355,18 @@ fn recover(dirs: &Dirs) -> Result<Vec<String>> {
 }
 
 /// Add every row of a `samples` file to its (tag, bucket).
-fn read_into(file: &Path, interval_ns: i64, buckets: &mut BTreeMap<(Arc<str>, i64), Acc>) -> Result<()> {
+fn read_into(
+    file: &Path,
+    interval_ns: i64,
+    buckets: &mut BTreeMap<(Arc<str>, i64), Acc>,
+    at_rest: &AtRest,
+) -> Result<()> {
     let parquet_err = |source| Error::Parquet { path: file.to_path_buf(), source };
     let f = fs::File::open(file).map_err(io(file))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f).map_err(parquet_err)?.build().map_err(parquet_err)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(f, at_rest.reader()?)
+        .map_err(parquet_err)?
+        .build()
+        .map_err(parquet_err)?;
     let mut tags: BTreeMap<String, Arc<str>> = BTreeMap::new();
     for batch in reader {
         let batch = batch?;

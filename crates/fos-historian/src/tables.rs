@@ -6,14 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionContext;
 
-use crate::{Error, Result};
+use crate::{AtRest, Error, Result};
 
 /// Register the extra tables of the historian whose `samples` folder is `samples`.
-pub(crate) fn register_extra(ctx: &SessionContext, samples: &Path) -> Result<()> {
+pub(crate) fn register_extra(ctx: &SessionContext, samples: &Path, at_rest: &AtRest) -> Result<()> {
     let Some(historian) = samples.parent() else { return Ok(()) };
     let tables = [
         ("waveforms", historian.join("waveforms"), crate::waveform::waveform_schema()),
@@ -21,20 +20,20 @@ pub(crate) fn register_extra(ctx: &SessionContext, samples: &Path) -> Result<()>
     ];
     for (name, dir, schema) in tables {
         if dir.is_dir() {
-            register(ctx, name, &dir, schema)?;
+            register(ctx, name, &dir, schema, at_rest)?;
         }
     }
     Ok(())
 }
 
 /// Register a listing table over every `*.parquet` file in the `key=value` folders below `dir`.
-pub(crate) fn register(ctx: &SessionContext, name: &str, dir: &Path, schema: SchemaRef) -> Result<()> {
+pub(crate) fn register(ctx: &SessionContext, name: &str, dir: &Path, schema: SchemaRef, at_rest: &AtRest) -> Result<()> {
     let url = url::Url::from_directory_path(dir).map_err(|()| Error::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an absolute path"),
     })?;
     let url = ListingTableUrl::try_new(url, None)?;
-    let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let listing = ListingOptions::new(Arc::new(at_rest.format())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())

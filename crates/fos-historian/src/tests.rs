@@ -69,7 +69,12 @@ fn writer_sets_encodings_compression_partition_and_sort_order() {
         let sorting = rg.sorting_columns().expect("sorting columns declared");
         assert_eq!(sorting.iter().map(|s| s.column_idx).collect::<Vec<_>>(), [1, 0]);
         for col in rg.columns() {
-            assert!(matches!(col.compression(), Compression::ZSTD(_)), "{}: {:?}", col.column_path(), col.compression());
+            assert!(
+                matches!(col.compression(), Compression::ZSTD(_)),
+                "{}: {:?}",
+                col.column_path(),
+                col.compression()
+            );
             let enc = col.encodings().collect::<Vec<_>>();
             match col.column_path().string().as_str() {
                 "time" => {
@@ -341,14 +346,26 @@ fn the_mirror_copies_committed_files_once_and_answers_sql() {
     h.write_batch(&[pt(0, "a", 1.5), pt(NANOS_PER_DAY, "b", -2.0)]).unwrap();
     h.commit(&[("wal", 1)]).unwrap();
     // A spilled but uncommitted file must not be copied.
-    let mut small = Historian::open_with(tmp.path().join("other"), HistorianOptions { max_rows_per_file: 1, ..HistorianOptions::default() }).unwrap();
+    let mut small = Historian::open_with(
+        tmp.path().join("other"),
+        HistorianOptions { max_rows_per_file: 1, ..HistorianOptions::default() },
+    )
+    .unwrap();
     small.write_batch(&[pt(0, "x", 1.0)]).unwrap();
     let mut m = mirror::Mirror::open(&url).unwrap();
     assert_eq!(m.sync(&data).unwrap().files, 2);
     assert_eq!(m.sync(&data).unwrap().files, 0, "already copied");
-    assert_eq!(mirror::Mirror::open(&url).unwrap().sync(&data).unwrap().files, 0, "a reopened mirror lists what it holds");
-    assert_eq!(mirror::Mirror::open(&url).unwrap().sync(&tmp.path().join("other")).unwrap().files, 0, "pending files stay local");
-    let (_, b) = mirror::query_store(&url, "SELECT sum(value) FROM samples").unwrap();
+    assert_eq!(
+        mirror::Mirror::open(&url).unwrap().sync(&data).unwrap().files,
+        0,
+        "a reopened mirror lists what it holds"
+    );
+    assert_eq!(
+        mirror::Mirror::open(&url).unwrap().sync(&tmp.path().join("other")).unwrap().files,
+        0,
+        "pending files stay local"
+    );
+    let (_, b) = mirror::query_store(&url, "SELECT sum(value) FROM samples", &AtRest::plain()).unwrap();
     assert_eq!(b[0].column(0).as_primitive::<Float64Type>().value(0), -0.5);
     let e = mirror::Mirror::open("ftp://x/y").unwrap_err().to_string();
     assert!(e.contains("ftp") && e.contains("not supported"), "{e}");
@@ -361,4 +378,126 @@ fn rows_are_sorted_by_tag_then_time_whatever_their_arcs() {
     let out = sorted(rows);
     let got: Vec<(&str, i64)> = out.iter().map(|p| (&*p.tag, p.time_ns)).collect();
     assert_eq!(got, [("a", 2), ("a", 3), ("a", 4), ("b", 1), ("b", 5)]);
+}
+
+mod encrypted {
+    use super::*;
+    use crate::waveform::{WaveformBlock, WaveformStore};
+
+    fn key(byte: u8) -> fos_keys::Key {
+        fos_keys::Key::from_bytes([byte; 32])
+    }
+
+    fn opts(at_rest: AtRest) -> HistorianOptions {
+        HistorianOptions { at_rest, ..HistorianOptions::default() }
+    }
+
+    fn all_bytes(dir: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in parquet_files(dir) {
+            out.extend(fs::read(f).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn files_are_encrypted_and_sql_reads_them_with_the_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at_rest = AtRest::encrypted(&key(7));
+        let mut h = Historian::open_with(tmp.path(), opts(at_rest.clone())).unwrap();
+        let tag = "plant.secret_pressure_tag";
+        let points: Vec<Point> = (0..2000).map(|i| pt(i * 1_000_000_000, tag, i as f64 * 0.5)).collect();
+        h.write_batch(&points).unwrap();
+        h.flush().unwrap();
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 2000);
+        let sum = h.query("SELECT sum(value) FROM samples").unwrap();
+        assert_eq!(
+            sum[0].column(0).as_primitive::<Float64Type>().value(0),
+            (0..2000).map(|i| i as f64 * 0.5).sum::<f64>()
+        );
+
+        // The bytes on disk hold neither the tag name nor the Parquet plaintext footer magic.
+        let bytes = all_bytes(h.samples_dir());
+        assert!(!bytes.is_empty());
+        assert!(!bytes.windows(tag.len()).any(|w| w == tag.as_bytes()), "tag name in the clear");
+        assert_eq!(&bytes[bytes.len() - 4..], b"PARE", "encrypted-footer magic");
+        drop(h);
+
+        // The plain Parquet reader cannot read it.
+        let file = parquet_files(&tmp.path().join("historian/samples"))[0].clone();
+        assert!(ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&file).unwrap()).is_err());
+
+        // No key, or the wrong key: refused at open, naming the folder.
+        let e = Historian::open(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("encrypted data and no key"), "{e}");
+        let e = Historian::open_with(tmp.path(), opts(AtRest::encrypted(&key(8)))).unwrap_err().to_string();
+        assert!(e.contains("not the key") && e.contains("historian"), "{e}");
+        // The right key reopens it.
+        let h = Historian::open_with(tmp.path(), opts(at_rest)).unwrap();
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM samples WHERE value >= 500"), 1000);
+    }
+
+    #[test]
+    fn a_key_for_a_folder_with_plaintext_data_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = Historian::open(tmp.path()).unwrap();
+        h.write_batch(&[pt(0, "a", 1.0)]).unwrap();
+        h.flush().unwrap();
+        drop(h);
+        let e = Historian::open_with(tmp.path(), opts(AtRest::encrypted(&key(1)))).unwrap_err().to_string();
+        assert!(e.contains("unencrypted data"), "{e}");
+        // Debug never shows the key.
+        assert_eq!(format!("{:?}", AtRest::encrypted(&key(1))), "AtRest::Encrypted(<redacted>)");
+    }
+
+    #[test]
+    fn a_changed_byte_fails_authentication() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at_rest = AtRest::encrypted(&key(3));
+        let mut h = Historian::open_with(tmp.path(), opts(at_rest.clone())).unwrap();
+        h.write_batch(&(0..500).map(|i| pt(i, "t", i as f64)).collect::<Vec<_>>()).unwrap();
+        h.flush().unwrap();
+        let file = parquet_files(h.samples_dir())[0].clone();
+        let mut bytes = fs::read(&file).unwrap();
+        bytes[40] ^= 0x01; // inside the first column chunk (`time`), after the "PARE" header
+        fs::write(&file, bytes).unwrap();
+        let all = "SELECT sum(value), min(time), count(DISTINCT tag), max(quality) FROM samples";
+        assert!(h.query(all).is_err(), "a tampered encrypted page must not decode");
+    }
+
+    #[test]
+    fn waveforms_retention_and_the_mirror_work_encrypted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at_rest = AtRest::encrypted(&key(9));
+        let mut waves = WaveformStore::open_with(tmp.path(), &at_rest).unwrap();
+        let block =
+            WaveformBlock { channel: "m1.de".into(), start_ns: 0, rate_hz: 25_600.0, samples: vec![0.5, -1.25, 3.0] };
+        let hash = waves.append(std::slice::from_ref(&block)).unwrap().remove(0);
+        waves.flush().unwrap();
+        assert_eq!(waves.get(&hash).unwrap(), Some(block));
+        assert!(WaveformStore::open(tmp.path()).is_err(), "the waveform store checks the key too");
+
+        let mut h = Historian::open_with(tmp.path(), opts(at_rest.clone())).unwrap();
+        let day = NANOS_PER_DAY;
+        h.write_batch(&(0..120).map(|i| pt(i * 1_000_000_000, "t", i as f64)).collect::<Vec<_>>()).unwrap();
+        h.write_batch(&[pt(30 * day, "t", 1.0)]).unwrap();
+        h.commit(&[("wal", 1)]).unwrap();
+        let policy = RetentionPolicy {
+            keep_raw_days: 7,
+            keep_downsampled_days: 365,
+            downsample_interval: std::time::Duration::from_secs(60),
+        };
+        let report = apply_retention(tmp.path(), &policy, 30 * day, &at_rest).unwrap();
+        assert_eq!(report.downsampled, ["1970-01-01"]);
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM samples"), 3, "two 60 s buckets and the recent point");
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM samples_rollup"), 2);
+        assert_eq!(one_i64(&h, "SELECT count(*) FROM waveforms"), 1);
+
+        let store = tmp.path().join("mirror");
+        let url = format!("file://{}", store.display());
+        mirror::Mirror::open(&url).unwrap().sync(tmp.path()).unwrap();
+        let (_, b) = mirror::query_store(&url, "SELECT count(*) FROM samples", &at_rest).unwrap();
+        assert_eq!(cast(b[0].column(0), &DataType::Int64).unwrap().as_primitive::<Int64Type>().value(0), 3);
+        assert!(mirror::query_store(&url, "SELECT count(*) FROM samples", &AtRest::plain()).is_err());
+    }
 }

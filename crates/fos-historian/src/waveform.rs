@@ -64,7 +64,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
 use crate::commit::sync_dir;
-use crate::{civil_date, next_part_number, Error, Result, NANOS_PER_DAY};
+use crate::{civil_date, next_part_number, AtRest, Error, Result, NANOS_PER_DAY};
 
 /// Domain-separation prefix of the canonical encoding (version 1).
 const HASH_DOMAIN: &[u8; 16] = b"fos-waveform-v1\0";
@@ -136,6 +136,7 @@ pub fn waveform_schema() -> SchemaRef {
 pub struct WaveformStore {
     dir: PathBuf,
     props: WriterProperties,
+    at_rest: AtRest,
     /// Buffered blocks and their hashes, per day of their start.
     pending: BTreeMap<i64, Vec<(WaveformBlock, String)>>,
 }
@@ -143,9 +144,17 @@ pub struct WaveformStore {
 impl WaveformStore {
     /// Open (creating folders as needed) the waveform store of `data_dir`.
     pub fn open(data_dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = data_dir.as_ref().join("historian").join("waveforms");
+        Self::open_with(data_dir, &AtRest::plain())
+    }
+
+    /// Open the waveform store of `data_dir` with files stored as `at_rest` says (the folder must
+    /// match, as for [`crate::Historian::open_with`]).
+    pub fn open_with(data_dir: impl AsRef<Path>, at_rest: &AtRest) -> Result<Self> {
+        let historian = data_dir.as_ref().join("historian");
+        let dir = historian.join("waveforms");
         fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
-        Ok(WaveformStore { dir, props: writer_properties()?, pending: BTreeMap::new() })
+        at_rest.check_folder(&historian)?;
+        Ok(WaveformStore { dir, props: writer_properties(at_rest)?, at_rest: at_rest.clone(), pending: BTreeMap::new() })
     }
 
     /// The folder that holds the day partitions.
@@ -223,7 +232,7 @@ impl WaveformStore {
     /// flushed block has this hash.
     pub fn get(&self, hash: &str) -> Result<Option<WaveformBlock>> {
         for path in waveform_files(&self.dir)? {
-            if let Some(block) = find_in_file(&path, hash)? {
+            if let Some(block) = find_in_file(&path, hash, &self.at_rest)? {
                 let actual = block.content_hash();
                 if actual != hash {
                     return Err(Error::Corrupt {
@@ -238,11 +247,12 @@ impl WaveformStore {
     }
 }
 
-fn writer_properties() -> Result<WriterProperties> {
+fn writer_properties(at_rest: &AtRest) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(3).map_err(|source| Error::Parquet { path: PathBuf::new(), source })?;
     let start = ColumnPath::from("start");
     let samples = ColumnPath::new(vec!["samples".into(), "list".into(), "item".into()]);
-    Ok(WriterProperties::builder()
+    Ok(at_rest
+        .writer(WriterProperties::builder())?
         .set_compression(Compression::ZSTD(level))
         .set_column_dictionary_enabled(start.clone(), false)
         .set_column_encoding(start, Encoding::DELTA_BINARY_PACKED)
@@ -319,10 +329,11 @@ fn waveform_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The first block of `path` stored under `hash` (its `hash` column is read first, then that row).
-fn find_in_file(path: &Path, hash: &str) -> Result<Option<WaveformBlock>> {
+fn find_in_file(path: &Path, hash: &str, at_rest: &AtRest) -> Result<Option<WaveformBlock>> {
     let parquet_err = |source| Error::Parquet { path: path.to_path_buf(), source };
     let open = || fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source });
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(parquet_err)?;
+    let options = at_rest.reader()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options.clone()).map_err(parquet_err)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [HASH_COLUMN]);
     let mut row = None;
     let mut offset = 0;
@@ -338,7 +349,7 @@ fn find_in_file(path: &Path, hash: &str) -> Result<Option<WaveformBlock>> {
     }
     let Some(row) = row else { return Ok(None) };
     let selection = RowSelection::from(vec![RowSelector::skip(row), RowSelector::select(1)]);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(open()?)
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
         .map_err(parquet_err)?
         .with_row_selection(selection)
         .build()

@@ -23,13 +23,14 @@ const MAX_HELD: usize = 512;
 /// counted as a gap.
 pub fn run_central(
     cfg: &CentralConfig,
+    at_rest: &fos_historian::AtRest,
     data_dir: &Path,
     stop: watch::Receiver<bool>,
     progress: &mut dyn FnMut(&Summary),
 ) -> Result<Summary> {
     let stats = Arc::new(Stats::default());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PipelineError::Runtime)?;
-    let mut h = crate::store::Store::open(data_dir)?;
+    let mut h = crate::store::Store::open(data_dir, at_rest)?;
     let mut mirror = match &cfg.mirror {
         Some(url) => Some(fos_historian::mirror::Mirror::open(url)?),
         None => None,

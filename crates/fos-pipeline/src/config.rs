@@ -18,6 +18,9 @@
 //! enabled = true             # default true
 //! commit_points = 1000000    # default 1000000: commit when this many points are buffered...
 //! commit_ms = 1000           # default 1000: ...or when the oldest uncommitted point is this old
+//! # key = { file = "/etc/fos/historian.key" }   # optional: encrypt the Parquet files at rest
+//! #                          # (Parquet modular encryption, AES-GCM; same key forms as [wal] key); also
+//! #                          # the central historian's key in [central] mode. Chosen when DATA_DIR is new.
 //! # retention = { keep_raw_days = 30, keep_downsampled_days = 365, downsample_s = 60 }
 //! #                          # optional (default: keep everything raw): at start and hourly, days older
 //! #                          # than keep_raw_days become per-bucket means (+ samples_rollup), older than
@@ -125,6 +128,8 @@ pub struct HistorianConfig {
     pub commit_points: usize,
     pub commit_ms: u64,
     pub retention: Option<RetentionConfig>,
+    /// Encrypt the historian's files at rest with this key.
+    pub key: Option<fos_keys::KeySource>,
 }
 
 /// `[historian.retention]`: applied when the sink starts and then hourly, between commits.
@@ -144,6 +149,21 @@ fn default_downsample_s() -> u64 {
     60
 }
 
+impl HistorianConfig {
+    /// How the historian's files are stored: encrypted with `key` when set (loaded here).
+    pub fn at_rest(&self) -> Result<fos_historian::AtRest> {
+        match &self.key {
+            None => Ok(fos_historian::AtRest::plain()),
+            Some(k) => {
+                let key = k
+                    .load()
+                    .map_err(|e| PipelineError::Config { origin: "[historian] key".into(), reason: e.to_string() })?;
+                Ok(fos_historian::AtRest::encrypted(&key))
+            }
+        }
+    }
+}
+
 impl RetentionConfig {
     pub fn policy(&self) -> fos_historian::RetentionPolicy {
         fos_historian::RetentionPolicy {
@@ -156,7 +176,7 @@ impl RetentionConfig {
 
 impl Default for HistorianConfig {
     fn default() -> Self {
-        HistorianConfig { enabled: true, commit_points: 1_000_000, commit_ms: 1000, retention: None }
+        HistorianConfig { enabled: true, commit_points: 1_000_000, commit_ms: 1000, retention: None, key: None }
     }
 }
 

@@ -94,7 +94,7 @@ pub fn run(
     progress: &mut dyn FnMut(&Summary),
 ) -> Result<Summary> {
     if let Some(c) = &cfg.central {
-        return crate::central::run_central(c, data_dir, stop, progress);
+        return crate::central::run_central(c, &cfg.historian.at_rest()?, data_dir, stop, progress);
     }
     let pipeline_dir = data_dir.join("pipeline");
     std::fs::create_dir_all(&pipeline_dir)
@@ -384,7 +384,8 @@ fn historian_sink(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
 }
 
 fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, cursor: &AtomicU64) -> Result<()> {
-    let mut h = crate::store::Store::open(data_dir)?;
+    let at_rest = cfg.at_rest()?;
+    let mut h = crate::store::Store::open(data_dir, &at_rest)?;
     let (first, last, dir) = {
         let w = shared.wal();
         (w.first_seq(), w.last_seq(), w.dir().to_path_buf())
@@ -415,7 +416,7 @@ fn historian_pass(shared: &Shared, data_dir: &Path, cfg: &HistorianConfig, curso
         }
         retention_due = Instant::now() + Duration::from_secs(3600);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
-        match fos_historian::apply_retention(data_dir, &r.policy(), now) {
+        match fos_historian::apply_retention(data_dir, &r.policy(), now, &at_rest) {
             Ok(rep) if rep.downsampled.is_empty() && rep.deleted.is_empty() && rep.recovered.is_empty() => {}
             Ok(rep) => tracing::info!(downsampled = ?rep.downsampled, deleted = ?rep.deleted, recovered = ?rep.recovered, "retention applied"),
             Err(e) => tracing::warn!(error = %e, "retention failed; retrying in an hour"),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use fos_historian::{Historian, WaveformStore};
+use fos_historian::{AtRest, Historian, HistorianOptions, WaveformStore};
 
 use crate::record::{self, DecodeError};
 use crate::Result;
@@ -22,9 +22,10 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn open(data_dir: &std::path::Path) -> Result<Store> {
-        let historian = Historian::open(data_dir)?;
-        let mut waves = WaveformStore::open(data_dir)?;
+    pub(crate) fn open(data_dir: &std::path::Path, at_rest: &AtRest) -> Result<Store> {
+        let options = HistorianOptions { at_rest: at_rest.clone(), ..HistorianOptions::default() };
+        let historian = Historian::open_with(data_dir, options)?;
+        let mut waves = WaveformStore::open_with(data_dir, at_rest)?;
         let dropped = waves.discard_after(historian.last_commit_id())?;
         if dropped > 0 {
             tracing::info!(files = dropped, "removed waveform files of a commit that did not happen");

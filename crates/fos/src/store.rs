@@ -55,6 +55,36 @@ pub(crate) struct ImportArgs {
     /// The data folder; the historian lives in DIR/historian.
     #[arg(long, value_name = "DIR", default_value = "fos-data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    key: KeyArgs,
+}
+
+/// The key of a historian encrypted at rest (both flags absent: files in the clear).
+#[derive(Debug, Args)]
+pub(crate) struct KeyArgs {
+    /// Read the historian's key from this file (64 hex characters or 32 raw bytes).
+    #[arg(long, value_name = "PATH", conflicts_with = "key_env")]
+    key_file: Option<PathBuf>,
+    /// Read the historian's key (64 hex characters) from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    key_env: Option<String>,
+}
+
+impl KeyArgs {
+    fn at_rest(&self) -> Result<fos_historian::AtRest> {
+        let source = match (&self.key_file, &self.key_env) {
+            (Some(f), _) => fos_keys::KeySource::File(f.clone()),
+            (None, Some(v)) => fos_keys::KeySource::Env(v.clone()),
+            (None, None) => return Ok(fos_historian::AtRest::plain()),
+        };
+        Ok(fos_historian::AtRest::encrypted(&source.load()?))
+    }
+}
+
+fn open_historian(data_dir: &Path, key: &KeyArgs) -> Result<Historian> {
+    let options = fos_historian::HistorianOptions { at_rest: key.at_rest()?, ..Default::default() };
+    Historian::open_with(data_dir, options)
+        .with_context(|| format!("cannot open the historian in {}", data_dir.display()))
 }
 
 /// Flags of `fos query`.
@@ -76,6 +106,8 @@ pub(crate) struct QueryArgs {
     /// s3://BUCKET/PREFIX in builds with the `s3` feature).
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     store: Option<String>,
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 /// Header names taken as the time column (compared without case).
@@ -115,8 +147,7 @@ pub(crate) fn import(a: ImportArgs) -> Result<ExitCode> {
     let sources = files.iter().map(|f| plan(f, &a.tag_prefix)).collect::<Result<Vec<_>>>()?;
     refuse_merges(&sources)?;
 
-    let mut historian = Historian::open(&a.data_dir)
-        .with_context(|| format!("cannot open the historian in {}", a.data_dir.display()))?;
+    let mut historian = open_historian(&a.data_dir, &a.key)?;
     refuse_existing(&historian, &sources, &a.data_dir)?;
 
     let total: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
@@ -143,13 +174,13 @@ pub(crate) fn import(a: ImportArgs) -> Result<ExitCode> {
 /// `fos query`: run SQL and print the answer.
 pub(crate) fn query(a: QueryArgs) -> Result<ExitCode> {
     let (schema, batches) = match &a.store {
-        Some(url) => fos_historian::mirror::query_store(url, &a.sql)?,
+        Some(url) => fos_historian::mirror::query_store(url, &a.sql, &a.key.at_rest()?)?,
         None => {
             let samples = a.data_dir.join("historian").join("samples");
             if !samples.is_dir() {
                 bail!("no historian in {} (no {}): run `fos import` first", a.data_dir.display(), samples.display());
             }
-            Historian::open(&a.data_dir)?.query_with_schema(&a.sql)?
+            open_historian(&a.data_dir, &a.key)?.query_with_schema(&a.sql)?
         }
     };
     let mut out = std::io::stdout().lock();

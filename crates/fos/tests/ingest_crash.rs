@@ -224,7 +224,7 @@ fn url_of(dir: &Path) -> String {
 /// The object-store mirror holds exactly the central historian's rows.
 fn check_mirror(central_data: &Path, mirror: &Path) {
     let sql = "SELECT count(*) FROM samples";
-    let (_, b) = fos_historian::mirror::query_store(&url_of(mirror), sql).unwrap();
+    let (_, b) = fos_historian::mirror::query_store(&url_of(mirror), sql, &fos_historian::AtRest::plain()).unwrap();
     let mirrored = cast(b[0].column(0), &DataType::Int64).unwrap().as_primitive::<Int64Type>().value(0);
     let local = ints(&Historian::open(central_data).unwrap(), sql)[0];
     assert_eq!(mirrored, local, "the object-store mirror differs from the central historian");

@@ -147,7 +147,8 @@ fn two_files_with_one_stem_are_refused_naming_both() {
     let tmp = tempfile::tempdir().unwrap();
     let a = data.join("skab/valve1/1.csv");
     let b = data.join("skab/other/1.csv");
-    let err = failure(fos(&["import", a.to_str().unwrap(), b.to_str().unwrap(), "--data-dir", tmp.path().to_str().unwrap()]));
+    let err =
+        failure(fos(&["import", a.to_str().unwrap(), b.to_str().unwrap(), "--data-dir", tmp.path().to_str().unwrap()]));
     assert!(err.contains(a.to_str().unwrap()) && err.contains(b.to_str().unwrap()), "{err}");
     assert!(err.contains("--tag-prefix"), "{err}");
 }
@@ -173,7 +174,13 @@ fn bad_csv_errors_name_file_line_and_column() {
     // With a prefix, the tag names carry it; a time rule from numbers of seconds.
     std::fs::write(&bad, "time;v;label\n1.5;2.5;x\n2.5;-0;y\n").unwrap();
     ok(fos(&["import", bad.to_str().unwrap(), "--tag-prefix", "lab.", "--data-dir", dir]));
-    let csv = ok(fos(&["query", "--csv", "--data-dir", dir, "SELECT tag, CAST(time AS BIGINT) AS t, value FROM samples ORDER BY time"]));
+    let csv = ok(fos(&[
+        "query",
+        "--csv",
+        "--data-dir",
+        dir,
+        "SELECT tag, CAST(time AS BIGINT) AS t, value FROM samples ORDER BY time",
+    ]));
     assert_eq!(csv, "tag,t,value\nlab.bad.v,1500000000,2.5\nlab.bad.v,2500000000,-0.0\n");
 }
 
@@ -207,7 +214,8 @@ fn import_two_tep_files_in_both_orientations_and_query_matches_the_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap();
     let (d00, d01) = (data.join("tep/d00.dat"), data.join("tep/d01.dat"));
-    let out = ok(fos(&["import", d00.to_str().unwrap(), d01.to_str().unwrap(), "--tag-prefix", "tep.", "--data-dir", dir]));
+    let out =
+        ok(fos(&["import", d00.to_str().unwrap(), d01.to_str().unwrap(), "--tag-prefix", "tep.", "--data-dir", dir]));
     assert!(out.starts_with(&format!("imported {} points of 104 tags from 2 file(s)", 52 * (500 + 480))), "{out}");
 
     let mut expected = BTreeMap::new();
@@ -237,12 +245,16 @@ fn import_two_tep_files_in_both_orientations_and_query_matches_the_files() {
     let first = |path: &Path, transposed: bool| -> f64 {
         let text = std::fs::read_to_string(path).unwrap();
         let line = if transposed { text.lines().nth(1) } else { text.lines().next() };
-        let cell = if transposed { line.unwrap().split_whitespace().next() } else { line.unwrap().split_whitespace().nth(1) };
+        let cell =
+            if transposed { line.unwrap().split_whitespace().next() } else { line.unwrap().split_whitespace().nth(1) };
         cell.unwrap().parse().unwrap()
     };
     let csv = ok(fos(&["query", "--csv", "--data-dir", dir,
         "SELECT tag, value FROM samples WHERE CAST(time AS BIGINT) = 0 AND tag IN ('tep.d00.XMEAS(2)', 'tep.d01.XMEAS(2)') ORDER BY tag"]));
-    assert_eq!(csv, format!("tag,value\ntep.d00.XMEAS(2),{:?}\ntep.d01.XMEAS(2),{:?}\n", first(&d00, true), first(&d01, false)));
+    assert_eq!(
+        csv,
+        format!("tag,value\ntep.d00.XMEAS(2),{:?}\ntep.d01.XMEAS(2),{:?}\n", first(&d00, true), first(&d01, false))
+    );
 
     // Importing d01 again would merge two sources into its tags.
     let err = failure(fos(&["import", d01.to_str().unwrap(), "--tag-prefix", "tep.", "--data-dir", dir]));
@@ -285,4 +297,43 @@ fn tep_orientation_is_decided_by_shape_and_bad_shapes_are_refused() {
     std::fs::write(&ragged, format!("{}\n1.0 x\n", "1.0 ".repeat(52))).unwrap();
     let err = failure(fos(&["import", ragged.to_str().unwrap(), "--data-dir", dir]));
     assert!(err.contains("ragged.dat: line 2, field 2: \"x\" is not a number"), "{err}");
+}
+
+#[test]
+fn an_encrypted_historian_needs_its_key_for_import_and_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("line.csv");
+    std::fs::write(&csv, "time,flow_secret,temp\n0,1.5,20\n1,2.5,21\n2,-4.0,22\n").unwrap();
+    let key = tmp.path().join("historian.key");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    let data = tmp.path().join("data");
+    let (d, k) = (data.to_str().unwrap(), key.to_str().unwrap());
+    ok(fos(&["import", csv.to_str().unwrap(), "--data-dir", d, "--key-file", k]));
+    let out = ok(fos(&[
+        "query",
+        "SELECT sum(value) AS s FROM samples WHERE tag = 'line.flow_secret'",
+        "--json",
+        "--data-dir",
+        d,
+        "--key-file",
+        k,
+    ]));
+    let row: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(row["s"].as_f64(), Some(0.0));
+    let e = failure(fos(&["query", "SELECT count(*) FROM samples", "--data-dir", d]));
+    assert!(e.contains("encrypted") && e.contains("--key-file"), "{e}");
+    let other = tmp.path().join("other.key");
+    std::fs::write(&other, "cd".repeat(32)).unwrap();
+    let e = failure(fos(&[
+        "query",
+        "SELECT count(*) FROM samples",
+        "--data-dir",
+        d,
+        "--key-file",
+        other.to_str().unwrap(),
+    ]));
+    assert!(e.contains("not the key"), "{e}");
+    // The key file's content never appears in an error.
+    let e = failure(fos(&["query", "SELECT 1", "--data-dir", d, "--key-env", "FOS_TEST_NO_SUCH_KEY_VAR"]));
+    assert!(e.contains("FOS_TEST_NO_SUCH_KEY_VAR") && !e.contains(&"ab".repeat(32)), "{e}");
 }

@@ -79,7 +79,7 @@ const NEW: [[i64; 2]; 4] = [[12, 48], [13, 48], [14, 288], [15, 288]];
 fn old_days_are_downsampled_older_ones_deleted_and_a_rerun_does_nothing() {
     let (tmp, h) = setup();
     let now = 15 * DAY + 12 * 3600 * SEC;
-    let report = apply_retention(tmp.path(), &policy(), now).unwrap();
+    let report = apply_retention(tmp.path(), &policy(), now, &AtRest::plain()).unwrap();
     assert_eq!(report.deleted, ["1970-01-11", "1970-01-12"]);
     assert_eq!(report.downsampled, ["1970-01-13", "1970-01-14"]);
     assert_eq!(per_day(&h), (NEW.iter().map(|r| r.to_vec()).collect(), 0));
@@ -132,11 +132,11 @@ fn old_days_are_downsampled_older_ones_deleted_and_a_rerun_does_nothing() {
     assert_eq!(entries(&day12).unwrap(), [day12.join("downsampled-3600s.parquet")]);
 
     // Idempotent; the work folder is empty.
-    assert_eq!(apply_retention(tmp.path(), &policy(), now).unwrap(), RetentionReport::default());
+    assert_eq!(apply_retention(tmp.path(), &policy(), now, &AtRest::plain()).unwrap(), RetentionReport::default());
     assert!(entries(&tmp.path().join("historian/retention")).unwrap().is_empty());
     assert_eq!(per_day(&h).0, NEW.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
     // A day later, 1970-01-13 is deleted (with its rollup) and 1970-01-15 downsampled.
-    let r = apply_retention(tmp.path(), &policy(), now + DAY).unwrap();
+    let r = apply_retention(tmp.path(), &policy(), now + DAY, &AtRest::plain()).unwrap();
     assert_eq!((r.deleted, r.downsampled), (vec!["1970-01-13".to_string()], vec!["1970-01-15".to_string()]));
     assert_eq!(rows(&h, "SELECT count(DISTINCT time) FROM samples_rollup")[0][0], 2 * 24);
 }
@@ -150,7 +150,7 @@ fn bad_policies_are_refused() {
         RetentionPolicy { downsample_interval: Duration::ZERO, ..policy() },
         RetentionPolicy { keep_raw_days: 4, ..policy() },
     ] {
-        assert!(matches!(apply_retention(tmp.path(), &p, 0), Err(Error::Invalid(_))), "{p:?}");
+        assert!(matches!(apply_retention(tmp.path(), &p, 0, &AtRest::plain()), Err(Error::Invalid(_))), "{p:?}");
     }
 }
 
@@ -163,11 +163,11 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
     // Each case: the steps done before the crash, and the state recovery must give.
     type Steps = fn(&Dirs);
     let cases: [(&str, Steps, bool); 5] = [
-        ("staged, not committed", |d| stage(d, DATE, 3600).unwrap(), false),
+        ("staged, not committed", |d| stage(d, DATE, 3600, &AtRest::plain()).unwrap(), false),
         (
             "committed",
             |d| {
-                stage(d, DATE, 3600).unwrap();
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
                 commit(d, DATE).unwrap();
             },
             true,
@@ -175,7 +175,7 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
         (
             "old partition moved out",
             |d| {
-                stage(d, DATE, 3600).unwrap();
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
                 commit(d, DATE).unwrap();
                 rename(&d.samples.join(format!("date={DATE}")), &d.work.join(format!("old-samples-{DATE}"))).unwrap();
             },
@@ -184,7 +184,7 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
         (
             "new partition in, rollup not",
             |d| {
-                stage(d, DATE, 3600).unwrap();
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
                 commit(d, DATE).unwrap();
                 rename(&d.samples.join(format!("date={DATE}")), &d.work.join(format!("old-samples-{DATE}"))).unwrap();
                 rename(&d.work.join(format!("new-samples-{DATE}")), &d.samples.join(format!("date={DATE}"))).unwrap();
@@ -194,7 +194,7 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
         (
             "everything but the clean-up",
             |d| {
-                stage(d, DATE, 3600).unwrap();
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
                 commit(d, DATE).unwrap();
                 rename(&d.samples.join(format!("date={DATE}")), &d.work.join(format!("old-samples-{DATE}"))).unwrap();
                 rename(&d.work.join(format!("new-samples-{DATE}")), &d.samples.join(format!("date={DATE}"))).unwrap();
@@ -217,7 +217,7 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
         assert_eq!(rollup_rows, if forward { 48 } else { 0 }, "{name}");
         assert!(entries(&dirs.work).unwrap().is_empty(), "{name}");
         // The next run carries on from there.
-        apply_retention(tmp.path(), &policy(), 15 * DAY).unwrap();
+        apply_retention(tmp.path(), &policy(), 15 * DAY, &AtRest::plain()).unwrap();
         assert_eq!(per_day(&h).0, NEW.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), "{name}");
     }
 

@@ -108,7 +108,7 @@ fn an_altered_stored_block_is_detected() {
     forged.samples[500] += 1e-12;
     let tmp_dir = store.dir().join("date=1970-01-01");
     fs::remove_file(&file).unwrap();
-    write_blocks(&tmp_dir, &[(forged, hash.clone())], &writer_properties().unwrap()).unwrap();
+    write_blocks(&tmp_dir, &[(forged, hash.clone())], &writer_properties(&AtRest::plain()).unwrap()).unwrap();
     let err = store.get(&hash).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     let msg = err.to_string();
