@@ -41,6 +41,9 @@ pub use datafusion::arrow;
 
 pub mod commit;
 pub mod crypt;
+mod partition;
+
+use partition::Partition;
 
 pub use crypt::AtRest;
 
@@ -51,10 +54,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringDictionaryBuilder, TimestampNanosecondArray, UInt8Array,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -178,14 +179,6 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// One partition's writer: its folder, buffered points and next file number.
-#[derive(Debug)]
-struct Partition {
-    dir: PathBuf,
-    next_part: u64,
-    rows: Vec<Point>,
-}
-
 /// A historian over one data folder. Points buffered and not flushed when it is dropped are
 /// discarded (so a failed import leaves no partial buffer behind); call [`Historian::flush`].
 /// Not for use from inside an async runtime (queries block on their own runtime).
@@ -296,7 +289,7 @@ impl Historian {
     pub fn commit(&mut self, positions: &[(&str, u64)]) -> Result<u64> {
         self.check_writer()?;
         for part in self.partitions.values_mut() {
-            if !part.rows.is_empty() {
+            if !part.is_empty() {
                 let file = write_file(part, &self.props)?;
                 self.pending.push(file);
             }
@@ -325,32 +318,97 @@ impl Historian {
         self.write_owned(points.to_vec())
     }
 
-    /// [`Historian::write_batch`] taking the points by value (no copy of each point).
+    /// [`Historian::write_batch`] taking the points by value.
     pub fn write_owned(&mut self, points: Vec<Point>) -> Result<()> {
         self.check_writer()?;
         if points.iter().any(|p| p.tag.is_empty()) {
             return Err(Error::EmptyTag);
         }
-        let mut current: Option<(i64, &mut Partition)> = None;
+        let mut current: Option<i64> = None;
         for p in points {
             let day = p.time_ns.div_euclid(NANOS_PER_DAY);
-            let part = match current.take() {
-                Some((d, part)) if d == day => part,
-                _ => match self.partitions.entry(day) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        let dir = self.samples.join(format!("date={}", civil_date(day)));
-                        let next_part = next_part_number(&dir)?;
-                        e.insert(Partition { dir, next_part, rows: Vec::new() })
-                    }
-                },
-            };
-            part.rows.push(p);
-            if part.rows.len() >= self.options.max_rows_per_file {
-                let file = write_file(part, &self.props)?;
-                self.pending.push(file);
+            if current != Some(day) {
+                self.partition(day)?;
+                current = Some(day);
             }
-            current = Some((day, part));
+            let part = self.partitions.get_mut(&day).expect("made by partition()");
+            let id = part.tag_id(&p.tag);
+            part.push(id, p.time_ns, p.value, p.quality);
+            self.spill(day)?;
+        }
+        Ok(())
+    }
+
+    /// Buffers points given as columns: `tag[i]` indexes `tags` (the batch's tag dictionary), and
+    /// point `i` is (`time[i]`, `tags[tag[i]]`, `value[i]`, `quality[i]`). The fast path of the
+    /// pipeline: no per-point tag name is cloned or hashed. Refuses columns of unequal length, a
+    /// tag index outside `tags` or an empty tag name, before buffering anything.
+    pub fn write_columns(
+        &mut self,
+        tags: &[Arc<str>],
+        tag: &[u32],
+        time: &[i64],
+        value: &[f64],
+        quality: &[u8],
+    ) -> Result<()> {
+        self.check_writer()?;
+        partition::check_columns(tags, tag, time, value, quality)?;
+        // Batch tag index -> buffer tag id, per day seen in this batch (usually one).
+        let mut remaps: Vec<(i64, Vec<u32>)> = Vec::new();
+        let mut current: Option<(i64, usize)> = None;
+        for i in 0..tag.len() {
+            let day = time[i].div_euclid(NANOS_PER_DAY);
+            let slot = match current {
+                Some((d, slot)) if d == day => slot,
+                _ => {
+                    self.partition(day)?;
+                    let slot = match remaps.iter().position(|(d, _)| *d == day) {
+                        Some(s) => s,
+                        None => {
+                            remaps.push((day, vec![u32::MAX; tags.len()]));
+                            remaps.len() - 1
+                        }
+                    };
+                    current = Some((day, slot));
+                    slot
+                }
+            };
+            let part = self.partitions.get_mut(&day).expect("made by partition()");
+            let t = tag[i] as usize;
+            let id = match remaps[slot].1[t] {
+                u32::MAX => {
+                    let id = part.tag_id(&tags[t]);
+                    remaps[slot].1[t] = id;
+                    id
+                }
+                id => id,
+            };
+            part.push(id, time[i], value[i], quality[i]);
+            if part.len() >= self.options.max_rows_per_file {
+                // A new file starts a new buffer dictionary: forget this day's mapping.
+                self.spill(day)?;
+                remaps[slot].1.fill(u32::MAX);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the buffer of `day` exists.
+    fn partition(&mut self, day: i64) -> Result<()> {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.partitions.entry(day) {
+            let dir = self.samples.join(format!("date={}", civil_date(day)));
+            let next_part = next_part_number(&dir)?;
+            e.insert(Partition::new(dir, next_part));
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer of `day` out as a file when it is full.
+    fn spill(&mut self, day: i64) -> Result<()> {
+        let part = self.partitions.get_mut(&day).expect("made by partition()");
+        if part.len() >= self.options.max_rows_per_file {
+            let file = write_file(part, &self.props)?;
+            self.pending.push(file);
         }
         Ok(())
     }
@@ -363,7 +421,7 @@ impl Historian {
 
     /// Points buffered and not yet written.
     pub fn buffered(&self) -> usize {
-        self.partitions.values().map(|p| p.rows.len()).sum()
+        self.partitions.values().map(Partition::len).sum()
     }
 
     /// Run one read-only SQL statement over the table `samples(time, tag, value, quality)`.
@@ -420,8 +478,7 @@ fn writer_properties(o: &HistorianOptions) -> Result<WriterProperties> {
 /// empty it. Returns the file's final name; [`commit::CommitLog::commit`] renames it.
 fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<PathBuf> {
     fs::create_dir_all(&part.dir).map_err(|source| Error::Io { path: part.dir.clone(), source })?;
-    let rows = std::mem::take(&mut part.rows);
-    let batch = to_batch(&sorted(rows))?;
+    let batch = part.take_sorted()?;
     let path = part.dir.join(format!("part-{}.parquet", part.next_part));
     let tmp = part.dir.join(format!("part-{}.parquet.tmp", part.next_part));
     let file = fs::File::create(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
@@ -436,45 +493,14 @@ fn write_file(part: &mut Partition, props: &WriterProperties) -> Result<PathBuf>
     Ok(path)
 }
 
-/// `rows` ordered by (tag, time). Tag names are ranked once (rows of one tag mostly share one
-/// `Arc`, so ranking goes by pointer first), then rows are sorted by (rank, time): string
-/// comparisons in the sort took a third of the ingest CPU.
-fn sorted(rows: Vec<Point>) -> Vec<Point> {
-    let mut by_ptr: std::collections::HashMap<usize, u32> = std::collections::HashMap::new();
-    let mut names: Vec<(Arc<str>, u32)> = Vec::new();
-    let mut ids = Vec::with_capacity(rows.len());
-    for p in &rows {
-        let key = Arc::as_ptr(&p.tag) as *const u8 as usize;
-        let id = *by_ptr.entry(key).or_insert_with(|| {
-            names.push((p.tag.clone(), names.len() as u32));
-            names.len() as u32 - 1
-        });
-        ids.push(id);
+/// `points` as one batch of the `samples` schema, sorted by (tag, time).
+fn to_batch(points: &[Point]) -> Result<RecordBatch> {
+    let mut part = Partition::new(PathBuf::new(), 0);
+    for p in points {
+        let id = part.tag_id(&p.tag);
+        part.push(id, p.time_ns, p.value, p.quality);
     }
-    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut rank = vec![0u32; names.len()];
-    let mut r = 0u32;
-    for i in 0..names.len() {
-        if i > 0 && names[i].0 != names[i - 1].0 {
-            r += 1;
-        }
-        rank[names[i].1 as usize] = r;
-    }
-    let mut keyed: Vec<(u32, Point)> = rows.into_iter().zip(ids).map(|(p, id)| (rank[id as usize], p)).collect();
-    keyed.sort_unstable_by_key(|(r, p)| (*r, p.time_ns));
-    keyed.into_iter().map(|(_, p)| p).collect()
-}
-
-fn to_batch(rows: &[Point]) -> Result<RecordBatch> {
-    let time = TimestampNanosecondArray::from_iter_values(rows.iter().map(|p| p.time_ns)).with_timezone("UTC");
-    let mut tags = StringDictionaryBuilder::<Int32Type>::new();
-    for p in rows {
-        tags.append_value(&p.tag);
-    }
-    let value = Float64Array::from_iter_values(rows.iter().map(|p| p.value));
-    let quality = UInt8Array::from_iter_values(rows.iter().map(|p| p.quality));
-    let columns: Vec<ArrayRef> = vec![Arc::new(time), Arc::new(tags.finish()), Arc::new(value), Arc::new(quality)];
-    Ok(RecordBatch::try_new(schema(), columns)?)
+    part.take_sorted()
 }
 
 /// One more than the highest `part-<n>.parquet` number in `dir` (0 when none or no folder).

@@ -23,17 +23,20 @@
 //! Work happens in `historian/retention/` (outside the tables' folders). For day `D`:
 //! 1. the new files are written and fsynced in `retention/new-samples-D/` and `retention/new-rollup-D/`;
 //! 2. the empty file `retention/commit-D` is created and fsynced: the commit point;
-//! 3. `samples/date=D` is renamed to `retention/old-samples-D`, `retention/new-samples-D` to
-//!    `samples/date=D`, and `retention/new-rollup-D` to `rollups/date=D`;
+//! 3. `retention/new-samples-D` and `samples/date=D` are exchanged in one atomic step (Linux
+//!    `renameat2(RENAME_EXCHANGE)`), the raw day now in `retention/new-samples-D` is renamed to
+//!    `retention/old-samples-D`, and `retention/new-rollup-D` is renamed to `rollups/date=D`;
 //! 4. `retention/old-samples-D` and then `retention/commit-D` are removed.
 //!
 //! Deleting a day renames its folders into `retention/` (one atomic step per table) before removing
 //! them. Recovery ([`recover_retention`], run first by every [`apply_retention`]): where
 //! `commit-D` exists, the renames of step 3 not yet done are done and step 4 is finished (roll
 //! forward); every other entry of `retention/` (staging without a commit, folders being deleted)
-//! is removed (roll back, or finish a deletion). Each rename is atomic, so a query sees day `D`
-//! either raw or downsampled, never both; between the two renames of step 3 (and after a crash
-//! there, until the next run) day `D` is absent from `samples`.
+//! is removed (roll back, or finish a deletion). Recovery tells whether the exchange happened by
+//! what the folders hold (a downsampled day has a `downsampled-*` file, a raw one has none). The
+//! exchange is atomic, so a query sees day `D` either raw or downsampled, never both and never
+//! neither. Where the file system cannot exchange (not Linux, or `EINVAL` from the file system),
+//! step 3 falls back to two renames, between which day `D` is briefly absent.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -232,6 +235,27 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|source| Error::Io { path: from.to_path_buf(), source })
 }
 
+/// Swaps the folders `a` and `b` in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`), so a
+/// query sees one or the other at `b`, never neither. `Ok(false)` where the platform or file system
+/// cannot (the caller then renames twice, with a moment in between where `b` is absent).
+fn exchange(a: &Path, b: &Path) -> Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        use rustix::io::Errno;
+        match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(true),
+            Err(e) if e == Errno::INVAL || e == Errno::NOSYS || e == Errno::OPNOTSUPP => Ok(false),
+            Err(e) => Err(Error::Io { path: a.to_path_buf(), source: e.into() }),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
 /// Delete day `date` from `samples` and `rollups`: each folder is renamed into the work folder (it
 /// disappears from its table at once), then removed.
 fn delete_day(dirs: &Dirs, date: &str) -> Result<()> {
@@ -303,7 +327,10 @@ fn finish(dirs: &Dirs, date: &str) -> Result<()> {
     let (new_samples, old_samples) =
         (dirs.work.join(format!("new-samples-{date}")), dirs.work.join(format!("old-samples-{date}")));
     if new_samples.is_dir() {
-        if samples.exists() {
+        if samples.exists() && !is_raw(&samples)? && is_raw(&new_samples)? {
+            // The exchange below was done and the raw day waits in `new-samples-D`: set it aside.
+            rename(&new_samples, &old_samples)?;
+        } else if samples.exists() {
             if old_samples.exists() {
                 return Err(Error::Corrupt {
                     path: samples,
@@ -314,10 +341,17 @@ fn finish(dirs: &Dirs, date: &str) -> Result<()> {
                     ),
                 });
             }
-            rename(&samples, &old_samples)?;
+            if exchange(&new_samples, &samples)? {
+                rename(&new_samples, &old_samples)?;
+            } else {
+                rename(&samples, &old_samples)?;
+                rename(&new_samples, &samples)?;
+            }
+        } else {
+            rename(&new_samples, &samples)?;
         }
-        rename(&new_samples, &samples)?;
         sync_dir(&dirs.samples)?;
+        sync_dir(&dirs.work)?;
     }
     let new_rollup = dirs.work.join(format!("new-rollup-{date}"));
     if new_rollup.is_dir() {

@@ -372,11 +372,56 @@ fn the_mirror_copies_committed_files_once_and_answers_sql() {
 }
 
 #[test]
+fn columns_store_what_points_store_across_days_and_file_spills() {
+    // Two days, interleaved tags, out-of-order times within a tag, and files spilled every 7 rows.
+    let names: Vec<Arc<str>> = vec!["z.t".into(), "a.t".into(), "m.t".into()];
+    let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut points = Vec::new();
+    for i in 0..60i64 {
+        let tag = (i * 7 % 3) as u32;
+        let time = (i % 2) * NANOS_PER_DAY + (60 - i) * 1_000;
+        let value = (i as f64).powf(1.37) * if i % 3 == 0 { -1.0 } else { 1.0 };
+        cols.0.push(tag);
+        cols.1.push(time);
+        cols.2.push(value);
+        cols.3.push((i % 3) as u8);
+        points.push(Point { time_ns: time, tag: names[tag as usize].clone(), value, quality: (i % 3) as u8 });
+    }
+    let options = HistorianOptions { max_rows_per_file: 7, ..HistorianOptions::default() };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut by_columns = Historian::open_with(a.path(), options.clone()).unwrap();
+    by_columns.write_columns(&names, &cols.0, &cols.1, &cols.2, &cols.3).unwrap();
+    by_columns.flush().unwrap();
+    let mut by_points = Historian::open_with(b.path(), options).unwrap();
+    by_points.write_owned(points).unwrap();
+    by_points.flush().unwrap();
+    let sql = "SELECT tag, time, value, quality FROM samples ORDER BY tag, time, value";
+    let (x, y) = (by_columns.query(sql).unwrap(), by_points.query(sql).unwrap());
+    let x = datafusion::arrow::compute::concat_batches(&x[0].schema(), &x).unwrap();
+    let y = datafusion::arrow::compute::concat_batches(&y[0].schema(), &y).unwrap();
+    assert_eq!(x.num_rows(), 60);
+    assert_eq!(x, y);
+    assert!(parquet_files(by_columns.samples_dir()).len() >= 60 / 7, "files spilled at 7 rows");
+
+    // Bad columns are refused whole, naming the problem.
+    let e = by_columns.write_columns(&names, &[0, 3], &[1, 2], &[0.0, 0.0], &[0, 0]).unwrap_err().to_string();
+    assert!(e.contains("point 1") && e.contains("tag index 3"), "{e}");
+    let e = by_columns.write_columns(&names, &[0], &[1, 2], &[0.0], &[0]).unwrap_err().to_string();
+    assert!(e.contains("unequal length"), "{e}");
+    assert!(matches!(by_columns.write_columns(&["".into()], &[0], &[1], &[0.0], &[0]), Err(Error::EmptyTag)));
+    assert_eq!(by_columns.buffered(), 0);
+}
+
+#[test]
 fn rows_are_sorted_by_tag_then_time_whatever_their_arcs() {
     // Equal names in different Arcs rank together; order inside a tag is by time.
     let rows = vec![pt(5, "b", 1.0), pt(3, "a", 2.0), pt(1, "b", 3.0), pt(2, "a", 4.0), pt(4, "a", 5.0)];
-    let out = sorted(rows);
-    let got: Vec<(&str, i64)> = out.iter().map(|p| (&*p.tag, p.time_ns)).collect();
+    let batch = to_batch(&rows).unwrap();
+    let tags = batch.column(1).as_dictionary::<datafusion::arrow::datatypes::Int32Type>();
+    let names = tags.values().as_string::<i32>();
+    let times = batch.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>();
+    let got: Vec<(&str, i64)> =
+        (0..batch.num_rows()).map(|i| (names.value(tags.keys().value(i) as usize), times.value(i))).collect();
     assert_eq!(got, [("a", 2), ("a", 3), ("a", 4), ("b", 1), ("b", 5)]);
 }
 

@@ -42,11 +42,9 @@ impl Store {
         };
         Ok(Ok(match decoded {
             record::Decoded::Points(rec) => {
-                let mut points = Vec::new();
-                rec.batch.to_points(&mut points);
-                let n = points.len();
-                self.historian.write_owned(points)?;
-                (n, rec.positions)
+                let b = &rec.batch;
+                self.historian.write_columns(&b.tags, &b.tag, &b.time, &b.value, &b.quality)?;
+                (b.len(), rec.positions)
             }
             record::Decoded::Waveform(positions, block) => {
                 self.waves.append(&[block])?;

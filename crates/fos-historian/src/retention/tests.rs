@@ -162,7 +162,29 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
     downsampled[2] = vec![12, 48];
     // Each case: the steps done before the crash, and the state recovery must give.
     type Steps = fn(&Dirs);
-    let cases: [(&str, Steps, bool); 5] = [
+    let cases: [(&str, Steps, bool); 7] = [
+        (
+            "exchanged, raw day still in the work folder",
+            |d| {
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
+                commit(d, DATE).unwrap();
+                let samples = d.samples.join(format!("date={DATE}"));
+                assert!(exchange(&d.work.join(format!("new-samples-{DATE}")), &samples).unwrap(), "tmpfs/ext4 exchange");
+            },
+            true,
+        ),
+        (
+            "exchanged, raw day set aside",
+            |d| {
+                stage(d, DATE, 3600, &AtRest::plain()).unwrap();
+                commit(d, DATE).unwrap();
+                let samples = d.samples.join(format!("date={DATE}"));
+                let new = d.work.join(format!("new-samples-{DATE}"));
+                assert!(exchange(&new, &samples).unwrap());
+                rename(&new, &d.work.join(format!("old-samples-{DATE}"))).unwrap();
+            },
+            true,
+        ),
         ("staged, not committed", |d| stage(d, DATE, 3600, &AtRest::plain()).unwrap(), false),
         (
             "committed",
@@ -210,6 +232,10 @@ fn a_crash_at_any_step_recovers_to_the_old_or_the_new_state_without_duplicates()
         let (days, dup) = per_day(&h);
         assert_eq!(dup, 0, "{name}: duplicates before recovery");
         assert!(days == raw || days == downsampled || days.len() == 5, "{name}: {days:?}");
+        if name.starts_with("exchanged") {
+            // After the atomic exchange the day is never missing, even before recovery.
+            assert_eq!(days, downsampled, "{name}");
+        }
         let recovered = recover_retention(tmp.path()).unwrap();
         assert_eq!(recovered.len(), usize::from(forward), "{name}");
         assert_eq!(per_day(&h), (if forward { downsampled.clone() } else { raw.clone() }, 0), "{name}");
