@@ -4,6 +4,9 @@
 //! - [`detector`]: per-machine calibration, thresholds set by a false-alarm budget, verdicts, model files.
 //! - [`metrics`]: the evaluation's figures (decision counts, AUROC, diagnosis confusion).
 //! - [`config`]: the settings and their documented defaults.
+//! - [`window`]: decision windows of a stream (resampled to the analysis rate), and a recording
+//!   judged window by window ([`window::RecordingAnalysis`], the path of `fos analyze FILE` and of
+//!   the edge pipeline's replay source).
 //!
 //! Architecture invariant: no I/O, no async runtime, no knowledge of files or protocols. Callers hand
 //! in samples already resampled to the machine's analysis rate.
@@ -26,6 +29,7 @@ pub mod features;
 pub mod metrics;
 mod rng;
 pub mod stats;
+pub mod window;
 
 /// Errors of model construction and model files.
 #[derive(Debug, thiserror::Error)]
@@ -36,4 +40,14 @@ pub enum Error {
     /// A model file cannot be read.
     #[error("cannot read model file: {0}")]
     ModelFile(String),
+    /// A stream cannot be resampled to the analysis rate.
+    #[error("cannot resample from {from_hz} Hz to {to_hz} Hz: {reason}")]
+    Resample {
+        /// The stream's rate, Hz.
+        from_hz: f64,
+        /// The analysis rate, Hz.
+        to_hz: f64,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -34,7 +34,7 @@
 //! #                          # optional: TLS (required once set), mutual when cert and key are given
 //!
 //! [[source]]                 # any number of sources, each with a unique name
-//! kind = "generator"         # synthetic tags (see below), "poll" (fos-connect devices) or "vibration"
+//! kind = "generator"         # synthetic tags (see below), "poll" (fos-connect devices), "vibration" or "replay"
 //! name = "gen"
 //!
 //! [[transform]]              # applied in order to every batch, before the log
@@ -60,6 +60,9 @@
 //!
 //! Vibration source keys (`kind = "vibration"`: synthetic bearing vibration analysed into
 //! features per block and channel): see [`crate::vibration`].
+//!
+//! Replay source keys (`kind = "replay"`: a recording played back and judged per decision window
+//! by the bearing diagnostics of `fos analyze`): see [`crate::replay`].
 //!
 //! Poll source keys: `config` (a `fos poll` device file) and/or inline `[[source.device]]` tables
 //! in the same format. Tags are named `<device name>.<address>`.
@@ -247,6 +250,7 @@ pub enum SourceConfig {
     Generator(GeneratorConfig),
     Poll(PollSourceConfig),
     Vibration(crate::vibration::VibrationConfig),
+    Replay(crate::replay::ReplayConfig),
 }
 
 impl SourceConfig {
@@ -255,6 +259,7 @@ impl SourceConfig {
             SourceConfig::Generator(g) => &g.name,
             SourceConfig::Poll(p) => &p.name,
             SourceConfig::Vibration(v) => &v.name,
+            SourceConfig::Replay(r) => &r.name,
         }
     }
 }
@@ -330,6 +335,9 @@ impl IngestConfig {
             }
             if let SourceConfig::Vibration(v) = s {
                 v.check().map_err(|e| bad(format!("vibration source {:?}: {e}", v.name)))?;
+            }
+            if let SourceConfig::Replay(r) = s {
+                r.check().map_err(|e| bad(format!("replay source {:?}: {e}", r.name)))?;
             }
             if let SourceConfig::Poll(p) = s {
                 if p.config.is_none() && p.device.is_empty() {

@@ -166,6 +166,10 @@ pub fn run(
             }
             SourceConfig::Poll(p) => rt.spawn(source::run_poll(p.clone(), tx, stop)),
             SourceConfig::Vibration(v) => rt.spawn(crate::vibration::run_vibration(v.clone(), tx, stop)),
+            SourceConfig::Replay(r) => {
+                let last = positions.get(&r.name).copied();
+                rt.spawn(crate::replay::run_replay(r.clone(), last, pipeline_dir.join("replay"), tx, stop))
+            }
         };
         sources.push((s.name().to_owned(), Some(handle)));
     }

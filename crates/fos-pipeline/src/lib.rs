@@ -2,9 +2,9 @@
 //!
 //! ```text
 //!  sources ──(bounded channel)──▶ transforms ──▶ WAL writer ──▶ write-ahead log (fos-wal)
-//!  generator, poll                 scale,          group commit:      │   (acknowledged = durable here)
-//!  (async tasks)                   downsample      one fsync per      ├──▶ historian sink ──▶ DATA_DIR/historian
-//!                                                  group, then acks   └──▶ NATS sink ──▶ JetStream ──▶ central
+//!  generator, poll,                scale,          group commit:      │   (acknowledged = durable here)
+//!  vibration, replay               downsample      one fsync per      ├──▶ historian sink ──▶ DATA_DIR/historian
+//!  (async tasks)                                   group, then acks   └──▶ NATS sink ──▶ JetStream ──▶ central
 //! ```
 //!
 //! - **Acknowledgement** ([`source::Envelope::ack`]) is sent once the batch's records are fsynced
@@ -20,8 +20,8 @@
 //!   batch and retries every 100 ms; the channel fills and sources wait (a poller skips cycles,
 //!   the generator pauses). Nothing is acknowledged that is not in the log, and nothing in the log
 //!   is dropped.
-//! - **Resumable sources** record their position in every record; on restart they continue
-//!   after the position of the log's last record.
+//! - **Resumable sources** (the generator: its scan; a replay: its window) record their position
+//!   in every record; on restart they continue after the position of the log's last record.
 //! - **Shutdown**: sources stop, the writer drains the channel, sinks catch up (the NATS sink
 //!   for at most `drain_s`), the historian commits, and [`run`] returns a [`Summary`].
 //!
@@ -33,6 +33,7 @@ pub mod central;
 pub mod config;
 mod edge;
 pub mod record;
+pub mod replay;
 pub mod source;
 mod store;
 pub mod transform;

@@ -421,10 +421,8 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
             bail!("{}: the file is sampled at {rate} Hz but --fs says {fs}; give --fs {rate}", file.display());
         }
     }
-    let mut an = model.analyzer(shaft)?;
-    let n = an.window_len();
-    let hop = job::hop_len(&model.config, model.analysis_fs);
-    let mut windower = job::Windower::new(fs, model.analysis_fs, model.cutoff_hz, n, hop)
+    // The recording's path through the model, shared with the edge pipeline's replay source.
+    let mut analysis = fos_models::window::RecordingAnalysis::new(model.clone(), fs, shaft)
         .with_context(|| format!("{}", file.display()))?;
     let mut judge = Judge::new(model.baseline.is_some());
     let mut keep: Option<PlotKeep> = None;
@@ -432,27 +430,23 @@ fn analyze_file(a: &AnalyzeArgs, cfg: &fos_models::config::AnalysisConfig, sink:
     let pb = job::progress(stream.len_hint().unwrap_or(0), "analysing");
     // Samples stream through in chunks: memory stays bounded whatever the recording's length.
     let mut chunk = vec![0.0; 1 << 16];
-    let mut index = 0u64;
-    let mut on_window = |w: &[f64]| -> Result<()> {
-        let f = an.analyze(w);
-        let v = model.decide(&f);
-        let t = model.config.window_s + index as f64 * model.config.hop_s;
-        index += 1;
+    let mut on_window = |w: fos_models::window::Judged<'_>| -> Result<()> {
+        let (t, f, v) = (w.t_end_s, &w.features, &w.verdict);
         if a.plot.is_some() && keep.as_ref().is_none_or(|k| v.score > k.score) {
-            keep = Some(keep_of(&an, &v, &f));
+            keep = Some(keep_of(w.analyzer, v, f));
         }
-        sink.window(&path, t, &f, &v)?;
-        judge.push(t, &f, &v);
+        sink.window(&path, t, f, v)?;
+        judge.push(t, f, v);
         Ok(())
     };
     loop {
         let got = stream.read(&mut chunk)?;
         pb.inc(got as u64);
         if got == 0 {
-            windower.finish(&mut on_window)?;
+            analysis.finish(&mut on_window)?;
             break;
         }
-        windower.push(&chunk[..got], &mut on_window)?;
+        analysis.push(&chunk[..got], &mut on_window)?;
     }
     pb.finish_and_clear();
     finish(sink, &model, &path, &signal, None, judge, keep, a.plot.as_deref())

@@ -7,6 +7,7 @@ use fos_io::manifest::{Manifest, Row};
 use fos_models::config::AnalysisConfig;
 use fos_models::detector::{MachineModel, Verdict};
 use fos_models::features::WindowFeatures;
+use fos_models::window::{hop_len, window_starts, Windower};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -117,52 +118,6 @@ pub(crate) fn load_row_at(row: &Row, fs: f64, cutoff_hz: f64) -> Result<Vec<f64>
         .with_context(|| format!("resampling {} ({}) from {} Hz to {fs} Hz", row.file.display(), row.signal, row.fs_hz))
 }
 
-/// Turns a stream of samples at `fs_in` into decision windows at the analysis rate: resamples
-/// (with the machine's low-pass), drops the filter's delay, and hands out every window of `n`
-/// samples every `hop`, keeping at most a window and a chunk in memory.
-pub(crate) struct Windower {
-    rs: fos_signal::resample::Resampler<f64>,
-    skip: usize,
-    pending: Vec<f64>,
-    n: usize,
-    hop: usize,
-}
-
-impl Windower {
-    pub(crate) fn new(fs_in: f64, fs: f64, cutoff_hz: f64, n: usize, hop: usize) -> Result<Self> {
-        let rs = fos_signal::resample::Resampler::<f64>::new(fs_in, fs, cutoff_hz)
-            .with_context(|| format!("resampling from {fs_in} Hz to {fs} Hz"))?;
-        Ok(Self { skip: rs.delay_out_samples(), rs, pending: Vec::with_capacity(4 * n), n, hop: hop.max(1) })
-    }
-
-    /// Feeds samples; calls `f` on each window that became complete.
-    pub(crate) fn push(&mut self, part: &[f64], f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
-        self.rs.process(part, &mut self.pending);
-        self.drain(f)
-    }
-
-    /// Ends the stream: flushes the filter and hands out the last windows.
-    pub(crate) fn finish(&mut self, f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
-        self.rs.flush(&mut self.pending);
-        self.drain(f)
-    }
-
-    fn drain(&mut self, f: &mut impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
-        if self.skip > 0 {
-            let d = self.skip.min(self.pending.len());
-            self.pending.drain(..d);
-            self.skip -= d;
-        }
-        let mut start = 0;
-        while self.pending.len() - start >= self.n {
-            f(&self.pending[start..start + self.n])?;
-            start += self.hop;
-        }
-        self.pending.drain(..start.min(self.pending.len()));
-        Ok(())
-    }
-}
-
 /// Streams one manifest row through a [`Windower`]: the same windows as [`load_row_at`] followed by
 /// [`window_starts`], in bounded memory whatever the row's length.
 pub(crate) fn for_each_window(
@@ -177,17 +132,6 @@ pub(crate) fn for_each_window(
         .with_context(|| format!("{} ({})", row.file.display(), row.signal))?;
     fos_io::stream_row(row, |part| -> Result<()> { w.push(part, &mut f) })?;
     w.finish(&mut f)
-}
-
-/// Start indices of the decision windows of a signal of `len` samples.
-pub(crate) fn window_starts(len: usize, n: usize, hop: usize) -> impl Iterator<Item = usize> {
-    let count = if len >= n && hop > 0 { (len - n) / hop + 1 } else { 0 };
-    (0..count).map(move |i| i * hop)
-}
-
-/// Hop between decisions in samples at rate `fs`.
-pub(crate) fn hop_len(cfg: &AnalysisConfig, fs: f64) -> usize {
-    (cfg.hop_s * fs).round().max(1.0) as usize
 }
 
 /// The features of every decision window of a row.
@@ -272,17 +216,6 @@ pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_count_matches_protocol() {
-        // A row of D seconds gives floor((D - 1) / 0.5) + 1 decisions.
-        let fs = 12_000;
-        for (d, want) in [(1.0, 1), (1.49, 1), (1.5, 2), (2.582, 4), (10.0, 19)] {
-            let len = (d * fs as f64) as usize;
-            assert_eq!(window_starts(len, fs, fs / 2).count(), want, "D = {d}");
-        }
-        assert_eq!(window_starts(100, 12_000, 6_000).count(), 0);
-    }
 
     #[test]
     fn par_map_keeps_order() {
