@@ -30,7 +30,7 @@ install() {
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     pymodbus==3.16.1 asyncua==2.1.0 python-snap7==3.3.0 cpppo==5.2.5 pylogix==1.1.6 \
-    pymcprotocol==0.3.0 virtual-plc==0.3.0 'paho-mqtt==1.6.1' nats-py==2.16.0 pysparkplug==0.6.1 \
+    pymcprotocol==0.3.0 virtual-plc==0.3.0 'paho-mqtt==1.6.1' nats-py==2.16.0 pysparkplug==0.6.1 'moto[server]==5.2.5' \
     
   [ -x "$VENV_S7C/bin/python" ] || python3 -m venv "$VENV_S7C"
   "$VENV_S7C/bin/pip" install -q --disable-pip-version-check python-snap7==2.1.0

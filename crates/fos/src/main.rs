@@ -2,12 +2,16 @@
 //! through `fos-io`, runs the pure models of `fos-models`, and prints reports.
 
 mod analyze;
+mod audit;
 mod connect;
 mod eval;
+mod gate;
 mod ingest;
 mod job;
+mod site;
 mod store;
 mod synth;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,6 +54,12 @@ enum Command {
     /// Run SQL over the historian's table `samples(time, tag, value, quality)`; prints a table,
     /// JSON Lines or CSV.
     Query(store::QueryArgs),
+    /// Manage the people of a site: roles, password hashes, signing keys.
+    Users(users::UsersArgs),
+    /// The safety gate: propose, approve, reject, stop, resume and execute control changes.
+    Gate(gate::GateArgs),
+    /// Audit the tamper-evident provenance ledger: verify, show chains, prove, export evidence.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,9 @@ fn main() -> ExitCode {
         Command::Import(a) => store::import(a),
         Command::Query(a) => store::query(a),
         Command::Ingest(a) => ingest::ingest(a),
+        Command::Users(a) => users::run(a),
+        Command::Gate(a) => gate::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code,
