@@ -208,6 +208,9 @@ fn subscribe_prints_mqtt_and_sparkplug_messages() {
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", &topic, "-m", "21.5", "-r", "-q", "1"])
         .status();
     let Ok(status) = status else {
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         assert!(!ci(), "mosquitto_pub not installed");
         return;
     };
