@@ -7,6 +7,10 @@
 //! - [`window`]: decision windows of a stream (resampled to the analysis rate), and a recording
 //!   judged window by window ([`window::RecordingAnalysis`], the path of `fos analyze FILE` and of
 //!   the edge pipeline's replay source).
+//! - [`cases`]: the case library: historical failure cases summarised by scale-free evidence, and the
+//!   nearest cases to a finding (never from the recording or bearing being judged).
+//! - [`simulation`]: the simulation check of a finding: the named fault simulated on the bearing at the
+//!   finding's speed, through the same feature extraction, compared with the recording.
 //!
 //! Architecture invariant: no I/O, no async runtime, no knowledge of files or protocols. Callers hand
 //! in samples already resampled to the machine's analysis rate.
@@ -23,11 +27,13 @@
 //! assert!(!v.faulty);
 //! ```
 
+pub mod cases;
 pub mod config;
 pub mod detector;
 pub mod features;
 pub mod metrics;
 mod rng;
+pub mod simulation;
 pub mod stats;
 pub mod window;
 
@@ -50,4 +56,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A case library cannot be built or read; the message names the case or field.
+    #[error("case library: {0}")]
+    Cases(String),
+    /// A simulation check cannot run; the message says why.
+    #[error("simulation check: {0}")]
+    Simulation(String),
 }

@@ -96,6 +96,8 @@ mod tests {
                 features: BTreeMap::new(),
                 nearest_cases: vec![],
                 simulations: vec![],
+                file: None,
+                signal: None,
             })),
             0,
             Agent::Model { name: "bearing".into(), version: "1".into() },

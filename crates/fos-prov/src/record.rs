@@ -381,6 +381,9 @@ pub struct CaseMatch {
     pub distance: f64,
     /// Where the case comes from (data set, site), if known.
     pub source: Option<String>,
+    /// Why it matches, in words, if stated (left out of the JSON when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A simulation behind a finding.
@@ -421,6 +424,12 @@ pub struct Finding {
     pub nearest_cases: Vec<CaseMatch>,
     /// The simulations that support it.
     pub simulations: Vec<Simulation>,
+    /// The recording judged, as given to the diagnostics, if a file (left out of the JSON when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The signal inside that file (a .mat variable, .csv column, .wav channel), if a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
 }
 
 /// A person disputes a finding.

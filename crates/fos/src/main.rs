@@ -5,6 +5,7 @@ mod analyze;
 mod audit;
 mod connect;
 mod eval;
+mod findings;
 mod gate;
 mod ingest;
 mod job;
@@ -60,6 +61,10 @@ enum Command {
     Gate(gate::GateArgs),
     /// Audit the tamper-evident provenance ledger: verify, show chains, prove, export evidence.
     Audit(audit::AuditArgs),
+    /// The case library of historical failures behind findings: build it from manifests.
+    Cases(findings::CasesArgs),
+    /// Findings of the bearing diagnostics with their provenance; challenges, verdicts, figures, labels.
+    Findings(findings::FindingsArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,8 @@ fn main() -> ExitCode {
         Command::Users(a) => users::run(a),
         Command::Gate(a) => gate::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Cases(a) => findings::run_cases(a),
+        Command::Findings(a) => findings::run(a),
     };
     match result {
         Ok(code) => code,
