@@ -17,7 +17,8 @@
 //! - **approval before action**: a capability rests on the record that approved the proposal (a person's
 //!   final approval or the policy's automatic decision) and is never issued while the gate is stopped; an
 //!   execution follows a capability for the same proposal and payload;
-//! - **findings**: a challenge or verdict names a finding recorded earlier.
+//! - **findings**: a challenge or verdict names a finding recorded earlier; a challenge comes from a person
+//!   who is not an auditor, a verdict from an engineer or approver who is not among the open challengers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,6 +69,8 @@ struct Replay {
     users: BTreeMap<String, User>,
     proposals: BTreeMap<String, Track>,
     findings: BTreeSet<String>,
+    /// Per finding, the people whose challenge is open (until a verdict settles it).
+    challengers: BTreeMap<String, BTreeSet<String>>,
     halted: bool,
     issues: Vec<Issue>,
 }
@@ -256,8 +259,27 @@ impl Replay {
             Body::Finding(f) => {
                 self.findings.insert(f.finding_id.clone());
             }
-            Body::Challenge(c) => self.finding_known(e.index, &c.finding_id),
-            Body::ChallengeVerdict(v) => self.finding_known(e.index, &v.finding_id),
+            Body::Challenge(c) => {
+                self.finding_known(e.index, &c.finding_id);
+                match &rec.actor {
+                    Agent::Person { name, role } if *role != Role::Auditor => {
+                        self.challengers.entry(c.finding_id.clone()).or_default().insert(name.clone());
+                    }
+                    other => self.issue(e.index, format!("finding {}: challenged by {}, who may not challenge (a person other than an auditor may)", c.finding_id, other.id())),
+                }
+            }
+            Body::ChallengeVerdict(v) => {
+                self.finding_known(e.index, &v.finding_id);
+                let open = self.challengers.remove(&v.finding_id).unwrap_or_default();
+                match &rec.actor {
+                    Agent::Person { name, role } if matches!(role, Role::Engineer | Role::Approver) => {
+                        if open.contains(name) {
+                            self.issue(e.index, format!("finding {}: {name} settled their own challenge", v.finding_id));
+                        }
+                    }
+                    other => self.issue(e.index, format!("finding {}: a verdict by {}, but only an engineer or approver settles a finding", v.finding_id, other.id())),
+                }
+            }
         }
     }
 

@@ -91,10 +91,14 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            // A reader that went away (`fos query ... | head`) is not an error, wherever in the chain
+            // the broken pipe was wrapped (the Arrow writers wrap it in their own error type).
+            let broken_pipe = err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                    || c.to_string().contains("Broken pipe")
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
             }
             eprintln!("error: {}", report(&err));
             ExitCode::from(2)

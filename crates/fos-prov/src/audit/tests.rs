@@ -248,3 +248,68 @@ fn references_users_and_payloads_are_checked() {
     let issues = log.check();
     assert!(!issues.is_empty());
 }
+
+#[test]
+fn challenges_and_verdicts_need_the_right_people() {
+    use crate::record::{Challenge, ChallengeVerdict, Finding, FindingOutcome, ModelId};
+    let model = Agent::Model { name: "fos-bearing".into(), version: "1".into() };
+    let finding = Finding {
+        finding_id: "f-1".into(),
+        model: ModelId { name: "fos-bearing".into(), version: "1".into() },
+        machine: "motor-1".into(),
+        summary: "inner race".into(),
+        label: Some("inner".into()),
+        score: Some(3.0),
+        window: None,
+        features: Default::default(),
+        nearest_cases: vec![],
+        simulations: vec![],
+        file: None,
+        signal: None,
+    };
+    let challenge = |by: &str, role: Role| {
+        Record::new(
+            Body::Challenge(Challenge { finding_id: "f-1".into(), reason: "humidity".into(), alternative: None }),
+            0,
+            person(by, role),
+        )
+    };
+    let verdict = |by: &str, role: Role| {
+        Record::new(
+            Body::ChallengeVerdict(ChallengeVerdict {
+                finding_id: "f-1".into(),
+                outcome: FindingOutcome::Disputed,
+                label: "humidity".into(),
+                reason: "wet grout".into(),
+            }),
+            0,
+            person(by, role),
+        )
+    };
+    let base = || {
+        let mut log = history();
+        log.user("aud", Role::Auditor, Some(("ann", Role::Admin)));
+        log.push(Record::new(Body::Finding(Box::new(finding.clone())), 0, model.clone()));
+        log
+    };
+
+    // An operator challenges, an engineer settles: consistent.
+    let mut log = base();
+    log.push(challenge("op", Role::Operator));
+    log.push(verdict("bo", Role::Engineer));
+    assert_eq!(log.check(), vec![]);
+
+    // An auditor may not challenge; an operator may not settle.
+    let mut log = base();
+    let c = log.push(challenge("aud", Role::Auditor));
+    let v = log.push(verdict("op", Role::Operator));
+    let issues = log.check();
+    assert!(has(&issues, c, "may not challenge"), "{issues:?}");
+    assert!(has(&issues, v, "only an engineer or approver"), "{issues:?}");
+
+    // An engineer who challenged may not settle their own challenge; after a verdict they may challenge again.
+    let mut log = base();
+    log.push(challenge("bo", Role::Engineer));
+    let v = log.push(verdict("bo", Role::Engineer));
+    assert!(has(&log.check(), v, "settled their own challenge"));
+}
