@@ -272,7 +272,7 @@ impl Replay {
                 self.finding_known(e.index, &v.finding_id);
                 let open = self.challengers.remove(&v.finding_id).unwrap_or_default();
                 match &rec.actor {
-                    Agent::Person { name, role } if matches!(role, Role::Engineer | Role::Approver) => {
+                    Agent::Person { name, role: Role::Engineer | Role::Approver } => {
                         if open.contains(name) {
                             self.issue(e.index, format!("finding {}: {name} settled their own challenge", v.finding_id));
                         }
