@@ -1,17 +1,14 @@
 //! `fos users add|list`: the people of a site, their roles and signing keys (`DIR/users.json`), each
-//! addition recorded in the ledger with the new user's public key, so signatures can be re-verified from
-//! the ledger alone.
+//! addition recorded in the ledger with the new user's public key (`fos_site::Site::add_user`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
-use fos_gate::{Role, UserStore};
-use fos_prov::{hex, Agent, Body, Record, UserAdded};
-use serde::Serialize;
+use fos_site::Role;
 
-use crate::site::{authenticate, now_ms, person, Site, DEFAULT_DATA_DIR, PASSWORD_ENV};
+use crate::site::{authenticate, DEFAULT_DATA_DIR, PASSWORD_ENV};
 
 /// The environment variable holding a new user's password when an admin adds them.
 const NEW_PASSWORD_ENV: &str = "FOS_NEW_PASSWORD";
@@ -57,13 +54,6 @@ struct ListArgs {
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct UserOut {
-    name: String,
-    role: Role,
-    public_key: String,
-}
-
 pub(crate) fn run(a: UsersArgs) -> Result<ExitCode> {
     match a.command {
         UsersCommand::Add(a) => add(a),
@@ -73,10 +63,10 @@ pub(crate) fn run(a: UsersArgs) -> Result<ExitCode> {
 
 fn add(a: AddArgs) -> Result<ExitCode> {
     let role: Role = a.role.parse()?;
-    let mut site = Site::open(&a.data_dir, true)?;
+    let site = crate::site::open(&a.data_dir, true)?;
     let (acting, password) = match &a.user {
         None => {
-            if !site.users.is_empty() {
+            if site.has_users()? {
                 bail!("users exist already: only an admin adds users (--user ADMIN, with {PASSWORD_ENV} and {NEW_PASSWORD_ENV})");
             }
             let pw = std::env::var(NEW_PASSWORD_ENV)
@@ -85,57 +75,14 @@ fn add(a: AddArgs) -> Result<ExitCode> {
             (None, pw)
         }
         Some(admin) => {
-            let user = authenticate(&site.users, admin)?;
+            let user = authenticate(&site, admin)?;
             let pw = std::env::var(NEW_PASSWORD_ENV).map_err(|_| {
                 anyhow!("set {NEW_PASSWORD_ENV} to the new user's password ({PASSWORD_ENV} holds {admin}'s own)")
             })?;
             (Some(user), pw)
         }
     };
-    // Every check the store makes, before anything is logged: a refused addition leaves no record.
-    fos_gate::validate_name(&a.name).map_err(|p| anyhow!("user name {:?} {p}", a.name))?;
-    if site.users.public_key(&a.name).is_some() {
-        bail!("user {} already exists; choose another name", a.name);
-    }
-    match &acting {
-        None if role != Role::Admin => bail!("the first user ({}) must be an admin, not {role}", a.name),
-        Some(u) if u.role() != Role::Admin => bail!("user {} is {}, not admin; only admins add users", u.name(), u.role()),
-        _ => {}
-    }
-    // The key pair is made by the store; the record is appended right after, and the store entry is
-    // removed again if the ledger refuses it, so no user exists that the ledger does not know.
-    let before = std::fs::read(site.users.path()).ok();
-    let info = site.users.add_user(&a.name, role, &password, acting.as_ref())?;
-    let actor = match &acting {
-        Some(u) => person(u),
-        None => Agent::Person { name: a.name.clone(), role },
-    };
-    let mut record = Record::new(
-        Body::UserAdded(UserAdded {
-            name: info.name.clone(),
-            role,
-            public_key: hex(info.public_key.as_bytes()),
-            added_by: acting.as_ref().map(|u| u.name().to_owned()),
-        }),
-        now_ms(),
-        actor,
-    )
-    .about([format!("user:{}", a.name)]);
-    if let Some(u) = &acting {
-        if let Some(r) = site.user_ref(u.name(), "admin")? {
-            record = record.used(r);
-        }
-    }
-    let logged = site.stage(&record).and_then(|_| site.commit());
-    if let Err(e) = logged {
-        let restore = match before {
-            Some(bytes) => std::fs::write(site.users.path(), bytes),
-            None => std::fs::remove_file(site.users.path()),
-        };
-        restore.with_context(|| format!("{e:#}; and {} could not be restored", site.users.path().display()))?;
-        return Err(e.context(format!("user {} was not added", a.name)));
-    }
-    let out = UserOut { name: info.name, role, public_key: hex(info.public_key.as_bytes()) };
+    let out = site.add_user(acting.as_ref(), &a.name, role, &password)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -145,12 +92,7 @@ fn add(a: AddArgs) -> Result<ExitCode> {
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {
-    let store = UserStore::open(&a.data_dir).with_context(|| format!("cannot read the users of {}", a.data_dir.display()))?;
-    let users: Vec<UserOut> = store
-        .users()
-        .into_iter()
-        .map(|u| UserOut { public_key: hex(u.public_key.as_bytes()), name: u.name, role: u.role })
-        .collect();
+    let users = fos_site::list_users(&a.data_dir)?;
     if a.json {
         println!("{}", serde_json::to_string(&users)?);
     } else if users.is_empty() {
