@@ -255,6 +255,8 @@ pub struct ProposalDetail {
     pub action: Option<Action>,
     /// What a machine would run (G-code, a weld plan, a write), from the action.
     pub executable: Option<String>,
+    /// The predicted effect of the action (as proposed and recorded).
+    pub predicted_effect: Option<Effect>,
     /// Every ledger record about it.
     pub records: Vec<RecordLine>,
 }
@@ -676,6 +678,7 @@ impl Site {
                 status: p.status,
                 proposal: p.clone(),
                 executable: action.as_ref().map(Action::render),
+                predicted_effect: action.as_ref().map(Action::predicted_effect),
                 action,
                 records,
             })
