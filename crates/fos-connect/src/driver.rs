@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ConnectError;
 use crate::permit::WritePermit;
-use crate::sample::Sample;
+use crate::sample::{ArraySample, Sample};
 use crate::url::{DeviceUrl, Protocol};
 use crate::value::{DataType, Value};
 
@@ -99,6 +99,16 @@ pub(crate) trait Driver: Send + fmt::Debug {
         _tx: mpsc::Sender<Sample>,
     ) -> Result<(), ConnectError> {
         Err(ConnectError::Unsupported { protocol: self.protocol().scheme(), what: "subscriptions".into() })
+    }
+    /// Check that `address` can be read as an array (no I/O): unsupported by default.
+    fn check_array(&self, _address: &str) -> Result<(), ConnectError> {
+        Err(ConnectError::Unsupported { protocol: self.protocol().scheme(), what: "reading arrays".into() })
+    }
+    /// Read one numeric array whole. A device-side failure of the item is a bad-quality sample;
+    /// an array above the driver's limit is [`ConnectError::TooLarge`]; an `Err` that
+    /// [`ConnectError::is_connection_lost`] means the connection failed.
+    async fn read_array(&mut self, _address: &str) -> Result<ArraySample, ConnectError> {
+        Err(ConnectError::Unsupported { protocol: self.protocol().scheme(), what: "reading arrays".into() })
     }
     /// Write one value. Only [`Connection::write`] calls this, after checking the permit.
     async fn write(&mut self, address: &str, value: &Value) -> Result<(), ConnectError>;
@@ -218,6 +228,32 @@ impl Connection {
             self.connect().await?;
         }
         self.read(plan).await
+    }
+
+    /// Whether [`Connection::read_array`] can read `address` on this device: the driver reads
+    /// arrays and the address parses. No I/O.
+    pub fn check_array(&self, address: &str) -> Result<(), ConnectError> {
+        self.driver.check_array(address)
+    }
+
+    /// Read one numeric array (an OPC UA array node, such as a vibration block) whole, connecting
+    /// first if needed. Drivers other than OPC UA answer [`ConnectError::Unsupported`] without any
+    /// I/O. An array longer than the driver's limit (OPC UA: the `max_array` URL parameter) is
+    /// refused with [`ConnectError::TooLarge`] naming the limit, and the connection stays up; a
+    /// node that is missing, not an array or not numeric gives a bad-quality sample. On a
+    /// connection-level failure the transport is dropped, as in [`Connection::read`].
+    pub async fn read_array(&mut self, address: &str) -> Result<ArraySample, ConnectError> {
+        self.driver.check_array(address)?;
+        if !self.is_connected() {
+            self.connect().await?;
+        }
+        let r = self.driver.read_array(address).await;
+        if let Err(e) = &r {
+            if e.is_connection_lost() {
+                self.driver.disconnect().await;
+            }
+        }
+        r
     }
 
     pub async fn browse(&mut self) -> Result<Vec<BrowseEntry>, ConnectError> {

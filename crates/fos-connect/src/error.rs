@@ -33,6 +33,10 @@ pub enum ConnectError {
     Permit(String),
     #[error("{endpoint}: not connected")]
     NotConnected { endpoint: String },
+    /// A value (an array) or a reply larger than the limits the connection was opened with; the
+    /// connection stays up.
+    #[error("{endpoint}: {what} is too large: {reason}")]
+    TooLarge { endpoint: String, what: String, reason: String },
     #[error("{0}")]
     Other(String),
 }

@@ -1,4 +1,5 @@
-//! A sample: one value of one tag at one time, with its quality.
+//! A sample: one value of one tag at one time, with its quality; an [`ArraySample`]: a numeric
+//! array (a waveform block) read whole.
 
 use std::time::SystemTime;
 
@@ -106,6 +107,43 @@ impl Sample {
     /// One compact JSON object (the JSON Lines form of `fos read`).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// A numeric array read whole from one address (an OPC UA one-dimensional array node, such as a
+/// vibration block), its elements as f64, with the quality and source time of the whole array.
+/// [`crate::Connection::read_array`] returns it. Integers wider than 53 bits are rounded to the
+/// nearest f64; Boolean elements are 0 or 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArraySample {
+    pub address: String,
+    /// The elements (empty when quality is bad).
+    pub values: Vec<f64>,
+    /// The elements' type on the wire (f64 for a bad sample whose type is unknown).
+    #[serde(rename = "type")]
+    pub dtype: DataType,
+    pub quality: Quality,
+    /// The source timestamp, as for [`Sample::time`].
+    #[serde(serialize_with = "rfc3339")]
+    pub time: SystemTime,
+    pub time_source: TimeSource,
+    /// What went wrong, for bad samples; a device status text for uncertain ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ArraySample {
+    /// A sample without values.
+    pub fn bad(address: impl Into<String>, quality: Quality, detail: impl Into<String>, time: SystemTime) -> Self {
+        ArraySample {
+            address: address.into(),
+            values: Vec::new(),
+            dtype: DataType::F64,
+            quality,
+            time,
+            time_source: TimeSource::Received,
+            detail: Some(detail.into()),
+        }
     }
 }
 

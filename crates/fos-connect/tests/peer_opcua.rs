@@ -363,3 +363,48 @@ async fn a_subscription_ends_with_an_error_when_the_server_goes_away() {
     let e = r.unwrap_err();
     assert!(e.is_connection_lost(), "{e}");
 }
+
+/// Element `i` of the asyncua peer's `Plant.Wave` and `Plant.BigWave` (exact in binary).
+fn wave(i: usize) -> f64 {
+    (((i * 7919) % 4001) as f64 - 2000.0) / 16.0
+}
+
+/// asyncua ignores IndexRange on reads, so an array above `max_array` comes back whole: within
+/// the client's message limits it is decoded and refused by its length; beyond them the client
+/// drops the reply by its chunk count. Either way the error names the limit and the session stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asyncua_arrays_read_whole_and_too_large_ones_are_refused_on_a_live_session() {
+    let Some((_peer, server)) = own_asyncua() else {
+        return;
+    };
+    let mut conn = Connection::new(&server.url, options()).unwrap();
+    let a = conn.read_array(&server.node("Wave")).await.unwrap();
+    assert_eq!((a.quality, a.dtype), (Quality::Good, DataType::F64), "{:?}", a.detail);
+    assert_eq!(a.values.len(), 12_800);
+    assert!(a.values.iter().enumerate().all(|(i, v)| v.to_bits() == wave(i).to_bits()), "Wave differs");
+    let temp = conn.prepare(&addrs(&[&server.node("Temp")])).unwrap();
+    let big = server.node("BigWave");
+    // Default max_array (131 072): the 400 000 elements decode (3.2 MB) and are refused by count.
+    let e = conn.read_array(&big).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConnectError::TooLarge { .. }) && !e.is_connection_lost(), "{msg}");
+    assert!(msg.contains("400000 elements") && msg.contains("max_array=131072") && msg.contains(&big), "{msg}");
+    assert!(conn.is_connected());
+    assert_eq!(conn.read(temp).await.unwrap()[0].quality, Quality::Good);
+    // max_array=1000: Wave is refused by its length; BigWave's 49 chunks of 64 KiB exceed the
+    // 42 the client then accepts, and the reply is dropped.
+    let mut small = Connection::new(&format!("{}?max_array=1000", server.url), options()).unwrap();
+    let e = small.read_array(&server.node("Wave")).await.unwrap_err().to_string();
+    assert!(e.contains("12800 elements") && e.contains("max_array=1000"), "{e}");
+    let e = small.read_array(&big).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConnectError::TooLarge { .. }) && msg.contains("max_array=1000"), "{msg}");
+    assert!(small.is_connected(), "the session was lost: {msg}");
+    let temp = small.prepare(&addrs(&[&server.node("Temp")])).unwrap();
+    assert_eq!(small.read(temp).await.unwrap()[0].value, Some(Value::Float(21.5)));
+    // A scalar is a bad sample, not an error.
+    let a = small.read_array(&server.node("Temp")).await.unwrap();
+    assert_eq!(a.quality, Quality::BadTypeMismatch, "{a:?}");
+    small.disconnect().await;
+    conn.disconnect().await;
+}

@@ -34,7 +34,8 @@
 //! #                          # optional: TLS (required once set), mutual when cert and key are given
 //!
 //! [[source]]                 # any number of sources, each with a unique name
-//! kind = "generator"         # synthetic tags (see below), "poll" (fos-connect devices), "vibration" or "replay"
+//! kind = "generator"         # synthetic tags (see below), "poll" (fos-connect devices), "vibration",
+//!                            # "replay" or "waveform"
 //! name = "gen"
 //!
 //! [[transform]]              # applied in order to every batch, before the log
@@ -63,6 +64,10 @@
 //!
 //! Replay source keys (`kind = "replay"`: a recording played back and judged per decision window
 //! by the bearing diagnostics of `fos analyze`): see [`crate::replay`].
+//!
+//! Waveform source keys (`kind = "waveform"`: vibration blocks read from a device's array node,
+//! each taken once by its counter, judged per decision window as `replay` does): see
+//! [`crate::waveform`].
 //!
 //! Poll source keys: `config` (a `fos poll` device file) and/or inline `[[source.device]]` tables
 //! in the same format. Tags are named `<device name>.<address>`.
@@ -251,6 +256,7 @@ pub enum SourceConfig {
     Poll(PollSourceConfig),
     Vibration(crate::vibration::VibrationConfig),
     Replay(crate::replay::ReplayConfig),
+    Waveform(crate::waveform::WaveformConfig),
 }
 
 impl SourceConfig {
@@ -260,6 +266,7 @@ impl SourceConfig {
             SourceConfig::Poll(p) => &p.name,
             SourceConfig::Vibration(v) => &v.name,
             SourceConfig::Replay(r) => &r.name,
+            SourceConfig::Waveform(w) => &w.name,
         }
     }
 }
@@ -338,6 +345,9 @@ impl IngestConfig {
             }
             if let SourceConfig::Replay(r) = s {
                 r.check().map_err(|e| bad(format!("replay source {:?}: {e}", r.name)))?;
+            }
+            if let SourceConfig::Waveform(w) = s {
+                w.check().map_err(|e| bad(format!("waveform source {:?}: {e}", w.name)))?;
             }
             if let SourceConfig::Poll(p) = s {
                 if p.config.is_none() && p.device.is_empty() {

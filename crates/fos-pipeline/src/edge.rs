@@ -170,6 +170,10 @@ pub fn run(
                 let last = positions.get(&r.name).copied();
                 rt.spawn(crate::replay::run_replay(r.clone(), last, pipeline_dir.join("replay"), tx, stop))
             }
+            SourceConfig::Waveform(w) => {
+                let last = positions.get(&w.name).copied();
+                rt.spawn(crate::waveform::run_waveform(w.clone(), last, tx, stop))
+            }
         };
         sources.push((s.name().to_owned(), Some(handle)));
     }

@@ -3,8 +3,8 @@
 //! ```text
 //!  sources ──(bounded channel)──▶ transforms ──▶ WAL writer ──▶ write-ahead log (fos-wal)
 //!  generator, poll,                scale,          group commit:      │   (acknowledged = durable here)
-//!  vibration, replay               downsample      one fsync per      ├──▶ historian sink ──▶ DATA_DIR/historian
-//!  (async tasks)                                   group, then acks   └──▶ NATS sink ──▶ JetStream ──▶ central
+//!  vibration, replay,              downsample      one fsync per      ├──▶ historian sink ──▶ DATA_DIR/historian
+//!  waveform (async tasks)                          group, then acks   └──▶ NATS sink ──▶ JetStream ──▶ central
 //! ```
 //!
 //! - **Acknowledgement** ([`source::Envelope::ack`]) is sent once the batch's records are fsynced
@@ -21,7 +21,9 @@
 //!   the generator pauses). Nothing is acknowledged that is not in the log, and nothing in the log
 //!   is dropped.
 //! - **Resumable sources** (the generator: its scan; a replay: its window) record their position
-//!   in every record; on restart they continue after the position of the log's last record.
+//!   in every record; on restart they continue after the position of the log's last record. A
+//!   waveform source records the counter of its last block, so blocks missed while the pipeline
+//!   was down are counted.
 //! - **Shutdown**: sources stop, the writer drains the channel, sinks catch up (the NATS sink
 //!   for at most `drain_s`), the historian commits, and [`run`] returns a [`Summary`].
 //!
@@ -31,6 +33,7 @@
 
 pub mod central;
 pub mod config;
+pub mod diagnosis;
 mod edge;
 pub mod record;
 pub mod replay;
@@ -38,6 +41,7 @@ pub mod source;
 mod store;
 pub mod transform;
 pub mod vibration;
+pub mod waveform;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

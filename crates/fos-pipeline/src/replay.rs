@@ -36,20 +36,9 @@
 //! # Points
 //!
 //! Window `k` (from 0) gives one point per tag `<name>.<feature>`, all at the window's **end**:
-//! `start + window_s + k·hop_s` (the `t_end_s` of `fos analyze`), quality good:
-//!
-//! | feature | what |
-//! |---|---|
-//! | `score` | the anomaly score; a fault above 1 |
-//! | `faulty` | 1 when the window is judged faulty, else 0 |
-//! | `predicted` | the predicted label: 0 normal, 1 outer race, 2 inner race, 3 rolling element (ball), 4 cage ([`label_code`]) |
-//! | `family` | the most likely fault family, even when healthy (codes as `predicted`, 1 to 4) |
-//! | `family_confident` | 1 when that family's own lines exceed their threshold |
-//! | `level_score`, `impulsiveness_score` | normalised rise of level and impulsiveness over the baseline (0 without a calibrated model) |
-//! | `outer_score`, `inner_score`, `ball_score`, `cage_score` | normalised excess of each family's envelope lines |
-//! | `shaft_hz` | shaft speed used (estimated from the signal when it could be) |
-//! | `level`, `impulsiveness` | knock-robust vibration level (median sub-block RMS) and impulsiveness (band spectral kurtosis) |
-//! | `rms`, `kurtosis`, `crest` | plain time-domain statistics of the window (kurtosis 3 for noise) |
+//! `start + window_s + k·hop_s` (the `t_end_s` of `fos analyze`), quality good; the features
+//! (`score`, `faulty`, `predicted`, ...) are those of [`crate::diagnosis`], shared with the
+//! `waveform` source.
 //!
 //! With `store_waveforms = true` each window also stores the raw samples (at the file's rate, bit
 //! for bit) from the previous window's end to its own end: window 0 the first `window_s`,
@@ -79,7 +68,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fos_core::{BearingGeometry, Label};
 use fos_io::SampleStream;
 use fos_models::config::AnalysisConfig;
 use fos_models::detector::MachineModel;
@@ -87,46 +75,15 @@ use fos_models::window::{Judged, RecordingAnalysis};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+use crate::diagnosis::{feature_tags, push_window, window_values, ModelKeys};
 use crate::record::Batch;
 use crate::source::{parse_time, Envelope};
 use crate::{PipelineError, Result};
 
-/// The features of a window, in tag order (see the module documentation).
-pub const FEATURES: [&str; 17] = [
-    "score",
-    "faulty",
-    "predicted",
-    "family",
-    "family_confident",
-    "level_score",
-    "impulsiveness_score",
-    "outer_score",
-    "inner_score",
-    "ball_score",
-    "cage_score",
-    "shaft_hz",
-    "level",
-    "impulsiveness",
-    "rms",
-    "kurtosis",
-    "crest",
-];
+pub use crate::diagnosis::{label_code, FEATURES};
 
 /// Samples read from the file per analysis step.
 const CHUNK: usize = 1 << 16;
-
-/// The numeric code of a label in the `predicted` and `family` tags: 0 normal, 1 outer race,
-/// 2 inner race, 3 rolling element, 4 cage (-1 unknown, which a verdict never holds).
-pub fn label_code(l: Label) -> f64 {
-    match l {
-        Label::Normal => 0.0,
-        Label::Outer => 1.0,
-        Label::Inner => 2.0,
-        Label::Ball => 3.0,
-        Label::Cage => 4.0,
-        Label::Unknown => -1.0,
-    }
-}
 
 /// Keys of a `replay` source (see the module documentation).
 #[derive(Debug, Clone, Deserialize)]
@@ -179,58 +136,29 @@ impl ReplayConfig {
                 return Err(format!("fs_hz: must be a positive number of Hz, got {fs}"));
             }
         }
-        if !(self.shaft_hz.is_finite() && self.shaft_hz > 0.0) {
-            return Err(format!("shaft_hz: must be a positive number of Hz, got {}", self.shaft_hz));
-        }
         if !(self.speed.is_finite() && self.speed >= 0.0) {
             return Err(format!("speed: must be 0 (as fast as possible) or above (1 = real time), got {}", self.speed));
         }
         if let Some(s) = &self.start {
             parse_time(s).map_err(|e| format!("start: {e}"))?;
         }
-        match (&self.model, &self.bearing) {
-            (None, None) => {
-                return Err("bearing: required without `model` (elements, element diameter, pitch diameter, \
-                            contact angle in degrees, e.g. [9, 0.3126, 1.537, 0])"
-                    .into())
-            }
-            (_, Some(_)) => {
-                self.geometry()?;
-            }
-            _ => {}
-        }
-        if let Some(a) = &self.analysis {
-            if self.model.is_some() {
-                return Err(
-                    "analysis: the model file holds its own analysis settings; drop `analysis` or `model`".into()
-                );
-            }
-            a.validate().map_err(|e| format!("analysis: {e}"))?;
-        }
-        Ok(())
+        self.model_keys().check()
     }
 
-    /// The `bearing` key as a geometry, checked as `fos analyze --bearing` checks it.
-    fn geometry(&self) -> std::result::Result<Option<BearingGeometry>, String> {
-        let Some(b) = &self.bearing else { return Ok(None) };
-        let [n, d, pd, angle] = b[..] else {
-            return Err(format!(
-                "bearing: wants 4 numbers [elements, element diameter, pitch diameter, contact angle], got {}",
-                b.len()
-            ));
-        };
-        if !(n.fract() == 0.0 && (1.0..=f64::from(u16::MAX)).contains(&n)) {
-            return Err(format!("bearing: the number of elements must be a whole number, got {n}"));
+    /// The keys that choose the diagnostics.
+    fn model_keys(&self) -> ModelKeys<'_> {
+        ModelKeys {
+            shaft_hz: self.shaft_hz,
+            bearing: self.bearing.as_deref(),
+            model: self.model.as_deref(),
+            analysis: self.analysis.as_ref(),
         }
-        let g = BearingGeometry { elements: n as u32, element_d: d, pitch_d: pd, contact_angle_deg: angle };
-        g.validate().map_err(|e| format!("bearing: {e}"))?;
-        Ok(Some(g))
     }
 }
 
 /// The tag names of a source, in [`FEATURES`] order.
 pub fn tag_names(cfg: &ReplayConfig) -> Vec<Arc<str>> {
-    FEATURES.iter().map(|f| Arc::from(format!("{}.{f}", cfg.name))).collect()
+    feature_tags(&cfg.name)
 }
 
 /// What `DATA_DIR/pipeline/replay/<name>.json` keeps across restarts.
@@ -322,31 +250,8 @@ impl Emitter {
             .saturating_add(self.window_ns)
             .saturating_add(self.hop_ns.saturating_mul(i64::try_from(j.index).unwrap_or(i64::MAX)));
         let time = self.start_ns.saturating_add(offset_ns);
-        let (f, v) = (&j.features, &j.verdict);
-        let b = |x: bool| if x { 1.0 } else { 0.0 };
-        let values: [f64; FEATURES.len()] = [
-            v.score,
-            b(v.faulty),
-            label_code(v.predicted),
-            label_code(v.family),
-            b(v.family_confident),
-            v.level_score,
-            v.impulsiveness_score,
-            v.family_scores[0],
-            v.family_scores[1],
-            v.family_scores[2],
-            v.family_scores[3],
-            f.shaft_hz,
-            f.level,
-            f.impulsiveness,
-            f.rms,
-            f.kurtosis,
-            f.crest,
-        ];
         let mut batch = Batch { tags: self.tags.clone(), ..Batch::default() };
-        for (i, v) in values.into_iter().enumerate() {
-            batch.push(i as u32, time, v, fos_historian::quality::GOOD);
-        }
+        push_window(&mut batch, 0, time, &window_values(&j));
         let waveform = block.map(|(begin, samples)| fos_historian::WaveformBlock {
             channel: self.name.clone(),
             start_ns: self
@@ -403,36 +308,10 @@ impl Player {
                 ))
             }
         };
-        let geometry = cfg.geometry().map_err(|e| bad(&name, "bearing", e))?;
-        let model = match &cfg.model {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| bad(&name, "model", format!("cannot read {}: {e}", p.display())))?;
-                let m =
-                    MachineModel::from_json(&text).map_err(|e| bad(&name, "model", format!("{}: {e}", p.display())))?;
-                if let Some(g) = geometry {
-                    if g != m.geometry {
-                        return Err(bad(
-                            &name,
-                            "bearing",
-                            format!(
-                                "{g:?} differs from the geometry of the model {} ({:?}); drop `bearing`",
-                                p.display(),
-                                m.geometry
-                            ),
-                        ));
-                    }
-                }
-                m
-            }
-            None => {
-                let a = cfg.analysis.clone().unwrap_or_default();
-                let g = geometry.ok_or_else(|| bad(&name, "bearing", "required without `model`"))?;
-                // As `fos analyze FILE` without --model: physics alone at the file's rate.
-                MachineModel::new(&name, &a, g, fs_in, cfg.shaft_hz, true)
-                    .map_err(|e| bad(&name, "bearing, shaft_hz, fs_hz", format!("no model can be built: {e}")))?
-            }
-        };
+        let model = cfg
+            .model_keys()
+            .build(&name, fs_in, "bearing, shaft_hz, fs_hz")
+            .map_err(|(key, reason)| bad(&name, key, reason))?;
         let analysis =
             RecordingAnalysis::new(model.clone(), fs_in, cfg.shaft_hz).map_err(|e| bad(&name, "fs_hz", e))?;
         let ns = |s: f64| (s * 1e9).round() as i64;

@@ -16,6 +16,24 @@
 //!   parameter, default 500) and at most the server's
 //!   `ServerCapabilities/OperationLimits/MaxNodesPerRead` (i=11705, read after connecting),
 //!   `TimestampsToReturn::Both`, `maxAge` 0 (a fresh value from the data source).
+//! - Array reads ([`crate::Connection::read_array`], Part 4 §5.10.2 with an IndexRange,
+//!   §7.27): one Read of the node's Value with `IndexRange` `0:<max_array>`, so a server that
+//!   honours ranges sends at most `max_array + 1` elements; a server that answers
+//!   Bad_IndexRangeNoData (an empty array), Bad_IndexRangeInvalid or Bad_IndexRangeDataMismatch (a
+//!   scalar, or no ranges here) is asked once more for the whole value. The elements of a
+//!   one-dimensional array of a numeric built-in type (Boolean to Double) become an
+//!   [`ArraySample`]; a scalar, a matrix or a non-numeric array is a `bad_type_mismatch` sample. An
+//!   array of more than `max_array` elements is refused with [`ConnectError::TooLarge`] naming the
+//!   limit.
+//! - Decoding limits (what the client accepts, announced to the server in Hello, Part 6 §7.1.2.3):
+//!   `max_array` (URL parameter, default 131 072 = 2.56 s at 51.2 kHz, at most 16 777 216) sets
+//!   the largest message to `8·(max_array + 1) + 64 KiB` bytes (at least async-opcua's default of
+//!   327 675), the chunk count to that size over the smallest chunk a server may use (8 192 bytes),
+//!   and the largest array the decoder takes to that many elements (so any array that fits a
+//!   message decodes, and `max_array` is then checked on it). A reply with more chunks than that
+//!   (a server that ignores the IndexRange and our limits) is dropped by the client
+//!   (`BadEncodingLimitsExceeded`) with the connection kept; a server that keeps our limits answers
+//!   `BadResponseTooLarge`. Both are [`ConnectError::TooLarge`], not a lost connection.
 //! - Write (Part 4 §5.10.4): the node's Value and DataType attributes are read first, and the
 //!   value is sent as a Variant of the node's current built-in type (Part 6 §5.1.2).
 //! - Browse (Part 4 §5.8.2, §5.8.3 BrowseNext): from the Objects folder (i=85), forward
@@ -29,8 +47,8 @@
 //! `i=2258` (namespace 0), `ns=1;i=5`, `ns=3;g=<guid>`, `ns=3;b=<base64>`. They carry no type:
 //! OPC UA values carry their own (built-in types map to FOS types; DateTime,
 //! Guid, LocalizedText, QualifiedName, NodeId, ExpandedNodeId, StatusCode, XmlElement and
-//! ByteString (base64) become strings; arrays, structures and other types are a
-//! `bad_type_mismatch` sample).
+//! ByteString (base64) become strings; arrays (read them with `read_array`), structures and
+//! other types are a `bad_type_mismatch` sample).
 //!
 //! Status codes (Part 4 §7.34) become qualities: Good → good, Uncertain → uncertain (detail =
 //! status name), BadNodeIdUnknown/BadNodeIdInvalid/BadAttributeIdInvalid/BadNotReadable/
@@ -62,25 +80,34 @@ use opcua::client::{Client, ClientBuilder, DataChangeCallback, IdentityToken, Mo
 use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowseResultMask, ByteString, DataValue, DateTime,
     EndpointDescription, Error as UaError, ExtensionObject, Guid, MessageSecurityMode, MonitoredItemCreateRequest,
-    MonitoringMode, MonitoringParameters, NodeClass, NodeId, ObjectId, ReadValueId, ReferenceTypeId, StatusCode,
-    SubStatusCode, TimestampsToReturn, UAString, UserTokenPolicy, VariableId, Variant, WriteValue,
+    MonitoringMode, MonitoringParameters, NodeClass, NodeId, NumericRange, ObjectId, QualifiedName, ReadValueId,
+    ReferenceTypeId, StatusCode, SubStatusCode, TimestampsToReturn, UAString, UserTokenPolicy, VariableId, Variant,
+    WriteValue,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::driver::{timed, BrowseEntry, ConnectOptions, Driver, Pacer, PlanId};
 use crate::error::{ConnectError, FrameError};
-use crate::sample::{Quality, Sample, TimeSource};
+use crate::sample::{ArraySample, Quality, Sample, TimeSource};
 use crate::url::{DeviceUrl, Protocol};
 use crate::value::{DataType, Value};
 
 const PROTOCOL: &str = "opcua";
 /// The URL parameters this driver knows.
-const PARAMS: &[&str] = &["security", "pki", "max_nodes", "depth"];
+const PARAMS: &[&str] = &["security", "pki", "max_nodes", "depth", "max_array"];
 const SYNTAX: &str = "expected an OPC UA node id: ns=<index>;s=<name>, ns=<index>;i=<number>, i=<number> \
                       (namespace 0), ns=<index>;g=<guid> or ns=<index>;b=<base64>";
 /// Default and largest number of nodes per Read request.
 const DEFAULT_MAX_NODES: usize = 500;
+/// Default largest array `read_array` takes, elements (2.56 s at 51.2 kHz).
+pub const DEFAULT_MAX_ARRAY: usize = 131_072;
+/// The largest `max_array` a URL may ask for (128 MiB of Doubles).
+pub const MAX_MAX_ARRAY: usize = 1 << 24;
+/// Bytes of a message beyond its array's elements (headers, status, timestamps, diagnostics).
+const MESSAGE_HEADROOM: usize = 64 * 1024;
+/// The smallest chunk a server may send (Part 6 §7.1.2.3: 8 192 bytes) less its headers.
+const MIN_CHUNK_BODY: usize = 8_192 - 64;
 /// Default browse depth below the Objects folder.
 const DEFAULT_DEPTH: usize = 6;
 /// Nodes per Browse request, and references per node per Browse reply.
@@ -101,6 +128,7 @@ pub struct OpcUaDriver {
     pki_dir: PathBuf,
     max_nodes: usize,
     depth: usize,
+    max_array: usize,
     timeout: Duration,
     pacer: Pacer,
     /// Built once (it may create the sample keypair on disk, so it runs on a blocking thread).
@@ -143,6 +171,7 @@ impl fmt::Debug for OpcUaDriver {
             .field("pki_dir", &self.pki_dir)
             .field("max_nodes", &self.max_nodes)
             .field("depth", &self.depth)
+            .field("max_array", &self.max_array)
             .field("connected", &self.is_connected())
             .field("server_max_nodes_per_read", &self.server_max_nodes_per_read)
             .field("plans", &self.plans.len())
@@ -170,6 +199,10 @@ impl OpcUaDriver {
         if !(1..=64).contains(&depth) {
             return Err(url_err(format!("depth={depth} is out of range (1 to 64)")));
         }
+        let max_array: usize = url.param("max_array", DEFAULT_MAX_ARRAY)?;
+        if !(1..=MAX_MAX_ARRAY).contains(&max_array) {
+            return Err(url_err(format!("max_array={max_array} is out of range (1 to {MAX_MAX_ARRAY})")));
+        }
         let pki_dir = match url.params.get("pki") {
             Some(p) if !p.is_empty() => PathBuf::from(p),
             Some(_) => return Err(url_err("pki must name a directory".into())),
@@ -181,6 +214,7 @@ impl OpcUaDriver {
             pki_dir,
             max_nodes,
             depth,
+            max_array,
             timeout: options.timeout,
             pacer: Pacer::new(options.min_request_gap),
             client: None,
@@ -225,7 +259,8 @@ impl OpcUaDriver {
         let handle = self.client_init.get_or_insert_with(|| {
             let pki = self.pki_dir.clone();
             let timeout = self.timeout;
-            tokio::task::spawn_blocking(move || build_client(pki, timeout))
+            let limits = Limits::for_max_array(self.max_array);
+            tokio::task::spawn_blocking(move || build_client(pki, timeout, limits))
         });
         let built = handle.await;
         self.client_init = None;
@@ -362,7 +397,25 @@ impl Drop for OpcUaDriver {
     }
 }
 
-fn build_client(pki: PathBuf, timeout: Duration) -> Result<Client, String> {
+/// The client's decoding limits for arrays of up to `max_array` elements (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    /// Largest message (and chunk) the client accepts, bytes.
+    message_bytes: usize,
+    /// Most chunks of one message.
+    chunks: usize,
+    /// Most elements of one array the decoder takes.
+    array_len: usize,
+}
+
+impl Limits {
+    fn for_max_array(max_array: usize) -> Limits {
+        let message_bytes = (8 * (max_array + 1) + MESSAGE_HEADROOM).max(opcua::types::constants::MAX_MESSAGE_SIZE);
+        Limits { message_bytes, chunks: message_bytes.div_ceil(MIN_CHUNK_BODY) + 1, array_len: message_bytes }
+    }
+}
+
+fn build_client(pki: PathBuf, timeout: Duration, limits: Limits) -> Result<Client, String> {
     ClientBuilder::new()
         .application_name("FOS")
         .application_uri("urn:fos:connect")
@@ -372,6 +425,9 @@ fn build_client(pki: PathBuf, timeout: Duration) -> Result<Client, String> {
         .trust_server_certs(true)
         .session_retry_limit(0)
         .request_timeout(timeout.max(Duration::from_millis(100)))
+        .max_array_length(limits.array_len)
+        .max_message_size(limits.message_bytes)
+        .max_chunk_count(limits.chunks)
         .client()
         .map_err(|errors| errors.join("; "))
 }
@@ -444,6 +500,15 @@ fn map_service_error(endpoint: &str, timeout: Duration, link_down: bool, what: &
     match code.sub_code() {
         SubStatusCode::BadTimeout | SubStatusCode::BadRequestTimeout => {
             return ConnectError::Timeout { endpoint: endpoint.to_string(), timeout };
+        }
+        // The client dropped a reply of too many chunks, or the server refused to send one above
+        // our limits: the channel is intact.
+        SubStatusCode::BadEncodingLimitsExceeded | SubStatusCode::BadResponseTooLarge if !link_down => {
+            return ConnectError::TooLarge {
+                endpoint: endpoint.to_string(),
+                what: format!("the reply to {what}"),
+                reason: format!("{e}; raise max_array in the device URL if the reply holds an array"),
+            };
         }
         SubStatusCode::BadDecodingError
         | SubStatusCode::BadEncodingLimitsExceeded
@@ -627,6 +692,12 @@ pub(crate) fn variant_to_value(v: &Variant) -> Result<(Value, DataType), String>
         Variant::XmlElement(x) => (Value::String(x.to_string()), DataType::String),
         Variant::ByteString(b) => (Value::String(b.as_base64()), DataType::String),
         Variant::Empty => return Err("the server returned no value (null Variant)".into()),
+        Variant::Array(a) => {
+            return Err(format!(
+                "an OPC UA array of {} elements: read it with read_array (a `waveform` source), not as a scalar",
+                a.values.len()
+            ))
+        }
         other => {
             return Err(format!(
                 "OPC UA {} values are not supported (only scalars of built-in types)",
@@ -721,6 +792,90 @@ pub(crate) fn status_quality(code: StatusCode) -> Quality {
     }
 }
 
+/// A DataValue's SourceTimestamp, else its ServerTimestamp (both the device's), else `received`.
+fn data_value_time(dv: &DataValue, received: SystemTime) -> (SystemTime, TimeSource) {
+    dv.source_timestamp
+        .as_ref()
+        .and_then(to_system_time)
+        .or_else(|| dv.server_timestamp.as_ref().and_then(to_system_time))
+        .map_or((received, TimeSource::Received), |t| (t, TimeSource::Device))
+}
+
+/// A numeric element of an array as f64 (Boolean 0/1), or None for other types.
+fn numeric_element(v: &Variant) -> Option<f64> {
+    Some(match *v {
+        Variant::Boolean(b) => f64::from(u8::from(b)),
+        Variant::SByte(x) => f64::from(x),
+        Variant::Byte(x) => f64::from(x),
+        Variant::Int16(x) => f64::from(x),
+        Variant::UInt16(x) => f64::from(x),
+        Variant::Int32(x) => f64::from(x),
+        Variant::UInt32(x) => f64::from(x),
+        Variant::Int64(x) => x as f64,
+        Variant::UInt64(x) => x as f64,
+        Variant::Float(x) => f64::from(x),
+        Variant::Double(x) => x,
+        _ => return None,
+    })
+}
+
+/// The number of elements of the array a DataValue holds, if it holds one.
+fn array_len(dv: &DataValue) -> Option<usize> {
+    match &dv.value {
+        Some(Variant::Array(a)) => Some(a.values.len()),
+        _ => None,
+    }
+}
+
+/// An array sample from the DataValue of an array read (see the module documentation).
+pub(crate) fn array_from_data_value(address: &str, dv: &DataValue, received: SystemTime) -> ArraySample {
+    let status = dv.status.unwrap_or(StatusCode::Good);
+    let (time, time_source) = data_value_time(dv, received);
+    let bad = |quality: Quality, detail: String| ArraySample {
+        time_source,
+        ..ArraySample::bad(address, quality, detail, time)
+    };
+    let quality = status_quality(status);
+    if !matches!(quality, Quality::Good | Quality::Uncertain) {
+        return bad(quality, status_text(status));
+    }
+    let a = match dv.value.as_ref() {
+        None | Some(Variant::Empty) => {
+            return bad(Quality::BadDevice, format!("the server returned no value ({})", status_text(status)))
+        }
+        Some(Variant::Array(a)) => a,
+        Some(other) => {
+            return bad(
+                Quality::BadTypeMismatch,
+                format!("a scalar OPC UA {}, not an array (read it as a tag)", variant_type_name(other)),
+            )
+        }
+    };
+    if let Some(dims) = a.dimensions.as_ref().filter(|d| d.len() > 1) {
+        return bad(
+            Quality::BadTypeMismatch,
+            format!("a {}-dimensional array {dims:?}; only one-dimensional arrays are read", dims.len()),
+        );
+    }
+    let dtype = builtin_data_type(&NodeId::new(0, a.value_type as u32)).filter(|t| *t != DataType::String);
+    let values: Option<Vec<f64>> = a.values.iter().map(numeric_element).collect();
+    match (dtype, values) {
+        (Some(dtype), Some(values)) => ArraySample {
+            address: address.to_string(),
+            values,
+            dtype,
+            quality,
+            time,
+            time_source,
+            detail: (quality == Quality::Uncertain).then(|| status_text(status)),
+        },
+        _ => bad(
+            Quality::BadTypeMismatch,
+            format!("an array of OPC UA {:?}; only numeric arrays (Boolean to Double) are read", a.value_type),
+        ),
+    }
+}
+
 /// One sample from one DataValue of a Read reply or a data change notification.
 /// `last_type` is the type given to a bad sample (the type the address last had; f64 if never).
 pub(crate) fn sample_from_data_value(
@@ -730,12 +885,7 @@ pub(crate) fn sample_from_data_value(
     last_type: Option<DataType>,
 ) -> Sample {
     let status = dv.status.unwrap_or(StatusCode::Good);
-    let (time, time_source) = dv
-        .source_timestamp
-        .as_ref()
-        .and_then(to_system_time)
-        .or_else(|| dv.server_timestamp.as_ref().and_then(to_system_time))
-        .map_or((received, TimeSource::Received), |t| (t, TimeSource::Device));
+    let (time, time_source) = data_value_time(dv, received);
     let fallback = last_type.unwrap_or(DataType::F64);
     let bad = |quality: Quality, detail: String| Sample {
         address: address.to_string(),
@@ -1073,6 +1223,54 @@ impl Driver for OpcUaDriver {
         result
     }
 
+    fn check_array(&self, address: &str) -> Result<(), ConnectError> {
+        parse_node_id(address).map(|_| ())
+    }
+
+    async fn read_array(&mut self, address: &str) -> Result<ArraySample, ConnectError> {
+        let node = parse_node_id(address)?;
+        let limit = self.max_array;
+        let too_large = |endpoint: &str, detail: String| ConnectError::TooLarge {
+            endpoint: endpoint.to_string(),
+            what: format!("the array {address}"),
+            reason: format!(
+                "{detail}; the limit is max_array={limit} elements (a parameter of the device URL, at most \
+                 {MAX_MAX_ARRAY}): raise it to read this array"
+            ),
+        };
+        let ranged = ReadValueId {
+            node_id: node.clone(),
+            attribute_id: AttributeId::Value as u32,
+            index_range: NumericRange::Range(0, u32::try_from(limit).unwrap_or(u32::MAX)),
+            data_encoding: QualifiedName::null(),
+        };
+        let read = |r: Result<Vec<DataValue>, ConnectError>| match r {
+            Ok(mut v) => Ok(v.pop().unwrap_or_else(DataValue::null)),
+            Err(ConnectError::TooLarge { endpoint, reason, .. }) => {
+                tracing::debug!(device = %endpoint, address, %reason, "array reply refused");
+                Err(too_large(&endpoint, "its reply was larger than the client accepts".into()))
+            }
+            Err(e) => Err(e),
+        };
+        let mut dv = read(self.read_chunk(&[ranged], "Read (array)").await)?;
+        let status = dv.status.unwrap_or(StatusCode::Good).sub_code();
+        if matches!(
+            status,
+            SubStatusCode::BadIndexRangeNoData
+                | SubStatusCode::BadIndexRangeInvalid
+                | SubStatusCode::BadIndexRangeDataMismatch
+        ) {
+            // An empty array, a scalar, or a server that takes no range on this node: the whole value.
+            dv = read(self.read_chunk(&[ReadValueId::new_value(node)], "Read (array)").await)?;
+        }
+        if let Some(n) = array_len(&dv).filter(|&n| n > limit) {
+            // With the range honoured the server sent `limit + 1`: the array has at least that many.
+            let count = if n == limit + 1 { format!("more than {limit}") } else { n.to_string() };
+            return Err(too_large(&self.endpoint, format!("it has {count} elements")));
+        }
+        Ok(array_from_data_value(address, &dv, SystemTime::now()))
+    }
+
     async fn write(&mut self, address: &str, value: &Value) -> Result<(), ConnectError> {
         let node = parse_node_id(address)?;
         let ids = vec![ReadValueId::new_value(node.clone()), ReadValueId::new(node.clone(), AttributeId::DataType)];
@@ -1154,6 +1352,70 @@ mod tests {
         assert!(driver("opcua://h?max_nodes=0").unwrap_err().to_string().contains("max_nodes"));
         assert!(driver("opcua://h?depth=0").unwrap_err().to_string().contains("depth"));
         assert!(driver("opcua://h?unit=1").unwrap_err().to_string().contains("unknown parameter"));
+    }
+
+    #[test]
+    fn max_array_sets_the_clients_limits() {
+        assert_eq!(driver("opcua://h").unwrap().max_array, DEFAULT_MAX_ARRAY);
+        assert_eq!(driver("opcua://h?max_array=51200").unwrap().max_array, 51_200);
+        let e = driver("opcua://h?max_array=0").unwrap_err().to_string();
+        assert!(e.contains("max_array=0 is out of range"), "{e}");
+        assert!(driver(&format!("opcua://h?max_array={}", MAX_MAX_ARRAY + 1)).is_err());
+        // The default takes 1 s at 51.2 kHz with room: its Doubles fit one message, in chunks of
+        // the smallest size a server may use, and the decoder takes any array such a message holds.
+        for max in [DEFAULT_MAX_ARRAY, 51_200, MAX_MAX_ARRAY] {
+            let l = Limits::for_max_array(max);
+            assert!(l.message_bytes >= 8 * (max + 1) + MESSAGE_HEADROOM, "{max}: {l:?}");
+            assert!(l.chunks * MIN_CHUNK_BODY >= l.message_bytes, "{max}: {l:?}");
+            assert_eq!(l.array_len, l.message_bytes);
+        }
+        // Never below async-opcua's own defaults (scalar reads of many nodes need them).
+        let l = Limits::for_max_array(10);
+        assert_eq!(l.message_bytes, opcua::types::constants::MAX_MESSAGE_SIZE);
+    }
+
+    #[test]
+    fn arrays_become_array_samples_and_everything_else_says_why_not() {
+        use opcua::types::VariantScalarTypeId as T;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let dv = |v: Variant| DataValue::value_only(v);
+        let a = array_from_data_value("w", &dv(Variant::from(vec![1.5f64, -2.25, 1e300])), t0);
+        assert_eq!((a.quality, a.dtype, a.values.clone()), (Quality::Good, DataType::F64, vec![1.5, -2.25, 1e300]));
+        assert_eq!((a.time, a.time_source, a.detail), (t0, TimeSource::Received, None));
+        let a = array_from_data_value("w", &dv(Variant::from(vec![-3i16, 7])), t0);
+        assert_eq!((a.dtype, a.values), (DataType::I16, vec![-3.0, 7.0]));
+        let a = array_from_data_value("w", &dv(Variant::from(vec![true, false])), t0);
+        assert_eq!((a.dtype, a.values), (DataType::Bool, vec![1.0, 0.0]));
+        let a = array_from_data_value("w", &dv(Variant::from((T::Double, Vec::<f64>::new()))), t0);
+        assert_eq!((a.quality, a.values.len()), (Quality::Good, 0));
+        // Uncertain keeps the values, with the status as detail.
+        let mut u = dv(Variant::from(vec![1.0f32]));
+        u.status = Some(StatusCode::UncertainLastUsableValue);
+        let a = array_from_data_value("w", &u, t0);
+        assert_eq!((a.quality, a.values.clone(), a.dtype), (Quality::Uncertain, vec![1.0], DataType::F32));
+        assert!(a.detail.unwrap().starts_with("UncertainLastUsableValue"));
+        for (v, want) in [
+            (Variant::Double(1.0), "scalar OPC UA Double, not an array"),
+            (Variant::from(vec!["a", "b"]), "only numeric arrays"),
+            (Variant::from((T::Double, vec![1.0f64, 2.0, 3.0, 4.0], vec![2u32, 2])), "2-dimensional array"),
+        ] {
+            let a = array_from_data_value("w", &dv(v.clone()), t0);
+            assert_eq!((a.quality, a.values.len()), (Quality::BadTypeMismatch, 0), "{v:?}");
+            assert!(a.detail.as_deref().unwrap_or("").contains(want), "{v:?}: {a:?}");
+        }
+        let bad = DataValue { value: None, status: Some(StatusCode::BadNodeIdUnknown), ..DataValue::null() };
+        let a = array_from_data_value("w", &bad, t0);
+        assert_eq!(a.quality, Quality::BadAddress);
+        assert!(a.detail.unwrap().starts_with("BadNodeIdUnknown"));
+        let a = array_from_data_value("w", &dv(Variant::Empty), t0);
+        assert_eq!(a.quality, Quality::BadDevice);
+        // The source timestamp is the array's time.
+        let mut d = dv(Variant::from(vec![0.0f64]));
+        d.source_timestamp = Some(DateTime::ymd_hms(2024, 1, 2, 3, 4, 5));
+        let a = array_from_data_value("w", &d, t0);
+        assert_eq!((a.time, a.time_source), (UNIX_EPOCH + Duration::from_secs(1_704_164_645), TimeSource::Device));
+        // A plain (scalar) read of an array says where to read it.
+        assert!(variant_to_value(&Variant::from(vec![1.0f64, 2.0])).unwrap_err().contains("read_array"));
     }
 
     #[test]
@@ -1338,5 +1600,11 @@ mod tests {
             UaError::new(StatusCode::BadTimeout, "x"),
         );
         assert!(matches!(e, ConnectError::Timeout { .. }));
+        // A reply dropped for its size, or refused by the server for ours: the channel is intact.
+        for code in [StatusCode::BadEncodingLimitsExceeded, StatusCode::BadResponseTooLarge] {
+            let e = map_service_error("opcua://h:1", Duration::from_secs(1), false, "Read", UaError::new(code, "x"));
+            assert!(matches!(e, ConnectError::TooLarge { .. }) && !e.is_connection_lost(), "{e}");
+            assert!(e.to_string().contains("max_array"), "{e}");
+        }
     }
 }
